@@ -1,0 +1,195 @@
+"""Per cell x arm sufficient statistics: the only thing the model needs from the rows.
+
+A *cell* is one combination of the spec's grouping factors (e.g. segment x region x risk band).
+For every cell and arm, one GROUP BY computes the count, the sums and sums of squares and
+cross-products of the outcomes, and the sums that covariate adjustment needs (covariate sums, their
+cross-products, and covariate x outcome products). Rows can be billions; cells are hundreds.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from bayesdecide.data.sources import open_source
+from bayesdecide.data.sql import aggregation_sql, stat_names
+from bayesdecide.data.validate import check_aggregate, check_empty_levels, check_schema
+from bayesdecide.spec import ExperimentSpec
+
+ARMS = ("control", "treatment")
+CELL_SEPARATOR = " | "
+
+
+@dataclass(frozen=True)
+class CellStats:
+    """Sufficient statistics per cell x arm, as an :class:`xarray.Dataset` plus the spec.
+
+    ``ds`` has dims ``cell``, ``arm`` (``control``, ``treatment``), ``outcome``, ``outcome_b``,
+    ``covariate``, ``covariate_b`` and variables
+
+    - ``n`` (cell, arm): units entering the sums;
+    - ``sum_y`` (cell, arm, outcome), ``sum_yy`` (cell, arm, outcome, outcome_b);
+    - ``sum_x`` (cell, arm, covariate), ``sum_xx`` (cell, arm, covariate, covariate_b);
+    - ``sum_xy`` (cell, arm, covariate, outcome).
+
+    Sums are in the data's units (e.g. dollars, dollars squared). Grouping-factor labels are coords
+    along ``cell``. ``dropped`` counts rows dropped per arm for missing outcomes (only when the
+    caller opted in with ``drop_missing_outcomes=True``; otherwise empty).
+    """
+
+    ds: xr.Dataset
+    spec: ExperimentSpec
+    dropped: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def factors(self) -> list[str]:
+        return list(self.spec.groups)
+
+    @property
+    def n_units(self) -> int:
+        """Units entering the statistics, both arms."""
+        return int(self.ds["n"].sum())
+
+    def means(self) -> xr.DataArray:
+        """Outcome means per cell x arm, in the outcome's units."""
+        return self.ds["sum_y"] / self.ds["n"]
+
+    def covariance(self) -> xr.DataArray:
+        """Sample covariance between outcomes per cell x arm (divisor n - 1)."""
+        n = self.ds["n"]
+        mean = self.means()
+        outer = mean * mean.rename(outcome="outcome_b")
+        return (self.ds["sum_yy"] - n * outer) / (n - 1)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per cell x arm with n and the outcome means (a table a person reads)."""
+        means = self.means().to_dataframe(name="mean")["mean"].unstack("outcome")
+        n = self.ds["n"].to_dataframe(name="n")["n"]
+        return pd.concat([n, means], axis=1)
+
+
+def cell_stats(
+    data: Any,
+    spec: ExperimentSpec,
+    *,
+    drop_missing_outcomes: bool = False,
+    single_arm_cells: str = "error",
+    connection: duckdb.DuckDBPyConnection | None = None,
+) -> CellStats:
+    """Validate ``data`` against ``spec`` and aggregate it to per cell x arm statistics.
+
+    Parameters
+    ----------
+    data:
+        A pandas or polars DataFrame, a pyarrow Table, a DuckDB relation, a path or glob of Parquet
+        or CSV files (read by DuckDB, out of core), or a Spark DataFrame (aggregated by Spark SQL).
+    spec:
+        The experiment spec naming treatment, outcomes, grouping factors and covariates.
+    drop_missing_outcomes:
+        Opt in to dropping rows whose outcomes are missing or non-finite; the count dropped per arm
+        is recorded in ``CellStats.dropped`` and warned about. By default such rows are an error.
+    single_arm_cells:
+        ``"error"`` (default) rejects cells where one arm has no units; ``"keep"`` keeps them
+        (with a warning) so they inform baselines and population shares while their effects are
+        predicted from the hierarchy.
+    connection:
+        DuckDB connection to use (default: a fresh in-memory one).
+
+    Raises
+    ------
+    DataValidationError
+        For missing or mistyped columns and bad values; the message names the column and the fix.
+    """
+    source = open_source(data, connection)
+    column_types = source.column_types()
+    check_schema(spec, column_types)
+    check_empty_levels(source.empty_categories(), spec.groups)
+    sql = aggregation_sql(
+        spec, "{table}", source.dialect, drop_missing_outcomes=drop_missing_outcomes
+    )
+    agg = source.run(sql)
+    arm_index = check_aggregate(
+        spec,
+        agg,
+        column_types,
+        drop_missing_outcomes=drop_missing_outcomes,
+        single_arm_cells=single_arm_cells,
+    )
+    agg = agg.assign(_arm=arm_index.astype(int).to_numpy())
+    dropped: dict[str, int] = {}
+    if drop_missing_outcomes:
+        lost = (agg["n"] - agg["n_used"]).groupby(agg["_arm"]).sum()
+        dropped = {ARMS[i]: int(lost.get(i, 0)) for i in (0, 1)}
+        if sum(dropped.values()):
+            warnings.warn(f"dropped rows with missing outcomes, by arm: {dropped}", stacklevel=2)
+    ds = _to_dataset(spec, agg)
+    ds.attrs["source"] = source.description
+    return CellStats(ds=ds, spec=spec, dropped=dropped)
+
+
+def _to_dataset(spec: ExperimentSpec, agg: pd.DataFrame) -> xr.Dataset:
+    keys = [f"g_{i}" for i in range(len(spec.groups))]
+    if keys:
+        agg = agg.sort_values([*keys, "_arm"], kind="stable")
+        labels = agg[keys].astype(str).drop_duplicates()
+        cell_labels = labels.agg(CELL_SEPARATOR.join, axis=1).tolist()
+        position = {tuple(row): i for i, row in enumerate(labels.itertuples(index=False))}
+        cell_idx = np.array(
+            [position[tuple(r)] for r in agg[keys].astype(str).itertuples(index=False)]
+        )
+    else:
+        labels = pd.DataFrame(index=[0])
+        cell_labels = ["all"]
+        cell_idx = np.zeros(len(agg), dtype=int)
+    arm_idx = agg["_arm"].to_numpy()
+    n_cells, k, p = len(cell_labels), len(spec.outcomes), len(spec.covariates)
+    names = stat_names(spec)
+
+    def block(cols: list[str], shape: tuple[int, ...]) -> np.ndarray:
+        out = np.zeros((n_cells, 2, *shape))
+        if cols:
+            values = agg[cols].to_numpy(dtype=np.float64).reshape(len(agg), *shape)
+            np.add.at(out, (cell_idx, arm_idx), values)
+        return out
+
+    def symmetric(cols: list[str], size: int) -> np.ndarray:
+        packed = block(cols, (len(cols),))
+        out = np.zeros((n_cells, 2, size, size))
+        iu = np.triu_indices(size)
+        out[..., iu[0], iu[1]] = packed
+        out[..., iu[1], iu[0]] = packed
+        return out
+
+    n = np.zeros((n_cells, 2))
+    np.add.at(n, (cell_idx, arm_idx), agg["n_used"].to_numpy(dtype=np.float64))
+    outcomes, covariates = spec.outcome_names, list(spec.covariates)
+    coords: dict[str, Any] = {
+        "cell": cell_labels,
+        "arm": list(ARMS),
+        "outcome": outcomes,
+        "outcome_b": outcomes,
+        "covariate": covariates,
+        "covariate_b": covariates,
+        "kind": ("outcome", [o.kind.value for o in spec.outcomes]),
+    }
+    for i, g in enumerate(spec.groups):
+        coords[g] = ("cell", labels[f"g_{i}"].astype(str).to_numpy())
+    ds = xr.Dataset(
+        {
+            "n": (("cell", "arm"), n),
+            "sum_y": (("cell", "arm", "outcome"), block(names["sum_y"], (k,))),
+            "sum_yy": (("cell", "arm", "outcome", "outcome_b"), symmetric(names["sum_yy"], k)),
+            "sum_x": (("cell", "arm", "covariate"), block(names["sum_x"], (p,))),
+            "sum_xx": (("cell", "arm", "covariate", "covariate_b"), symmetric(names["sum_xx"], p)),
+            "sum_xy": (("cell", "arm", "covariate", "outcome"), block(names["sum_xy"], (p, k))),
+        },
+        coords=coords,
+        attrs={"factors": list(spec.groups), "treatment": spec.treatment},
+    )
+    return ds

@@ -1,0 +1,15 @@
+"""Exceptions raised by bayesdecide. Every message names the offending column or key and the fix."""
+
+from __future__ import annotations
+
+
+class BayesDecideError(Exception):
+    """Base class for all bayesdecide errors."""
+
+
+class SpecError(BayesDecideError, ValueError):
+    """The experiment spec or model card is inconsistent."""
+
+
+class DataValidationError(BayesDecideError, ValueError):
+    """The data do not match the experiment spec (missing column, bad values, empty cells...)."""
