@@ -154,13 +154,28 @@ class ExperimentSpec:
 
 
 RETENTION_OUTCOMES: tuple[Outcome, ...] = (
-    Outcome("net_margin", "continuous", "Net margin", "dollars per customer over 90 days"),
-    Outcome("renewed", "binary", "Renewal rate", "probability of renewal"),
-    Outcome("gross_margin", "continuous", "Gross margin", "dollars per customer over 90 days"),
-    Outcome("contact_cost", "continuous", "Contact cost", "dollars per customer over 90 days"),
-    Outcome("discount_cost", "continuous", "Discount cost", "dollars per customer over 90 days"),
-    Outcome("support_tickets", "count", "Support tickets", "tickets per customer over 90 days"),
-    Outcome("annoyance", "binary", "Annoyance rate", "probability of an annoyance report"),
+    Outcome(
+        "net_margin", OutcomeKind.CONTINUOUS, "Net margin", "dollars per customer over 90 days"
+    ),
+    Outcome("renewed", OutcomeKind.BINARY, "Renewal rate", "probability of renewal"),
+    Outcome(
+        "gross_margin", OutcomeKind.CONTINUOUS, "Gross margin", "dollars per customer over 90 days"
+    ),
+    Outcome(
+        "contact_cost", OutcomeKind.CONTINUOUS, "Contact cost", "dollars per customer over 90 days"
+    ),
+    Outcome(
+        "discount_cost",
+        OutcomeKind.CONTINUOUS,
+        "Discount cost",
+        "dollars per customer over 90 days",
+    ),
+    Outcome(
+        "support_tickets", OutcomeKind.COUNT, "Support tickets", "tickets per customer over 90 days"
+    ),
+    Outcome(
+        "annoyance", OutcomeKind.BINARY, "Annoyance rate", "probability of an annoyance report"
+    ),
 )
 
 RETENTION_COVARIATES: tuple[str, ...] = (

@@ -52,7 +52,10 @@ class DuckDBSource:
         return {c: str(t).upper() for c, t in zip(self.relation.columns, self.relation.types)}
 
     def run(self, sql_template: str) -> pd.DataFrame:
-        return self.relation.query("bd_data", sql_template.format(table="bd_data")).df()
+        result = self.relation.query("bd_data", sql_template.format(table="bd_data"))
+        if result is None:  # pragma: no cover - DuckDB returns a relation for a SELECT
+            raise DataValidationError("DuckDB returned no result for the aggregation query")
+        return result.df()
 
     def empty_categories(self) -> dict[str, list[str]]:
         return _empty_categories(self.frame)

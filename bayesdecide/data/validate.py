@@ -153,10 +153,10 @@ def check_aggregate(
                 "counts must be whole numbers >= 0 (or declare its kind as 'continuous')"
             )
     for i, col in enumerate(spec.covariates):
-        bad = int(agg[names["bad_x"][i]].sum())
-        if bad:
+        bad_x = int(agg[names["bad_x"][i]].sum())
+        if bad_x:
             raise DataValidationError(
-                f"covariate column {col!r} has {bad} missing or non-finite values; impute them "
+                f"covariate column {col!r} has {bad_x} missing or non-finite values; impute them "
                 "explicitly before the analysis or remove the column from the covariates"
             )
     _check_both_arms(spec, agg, arm_index, single_arm_cells)
