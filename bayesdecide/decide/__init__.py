@@ -1,0 +1,104 @@
+"""The decision layer: posterior draws of cell effects to launch decisions.
+
+Pure, vectorised functions over ``tau`` (an ``xarray.DataArray`` of draws with dims
+``(*sample_dims, cell, outcome)``, per assigned customer, factor labels as coords on ``cell``) and
+the experiment's ``cell_share``:
+
+* :mod:`.value` - value model (weights on outcomes, benefits scaled by the transport multiplier);
+* :mod:`.population` - launch size, mix (post-stratified), fixed cost, transport multiplier;
+* :mod:`.policies` - treat none / all, rules over labels, cell sets (as data);
+* :mod:`.evaluate` - policy value draws at launch scale and their summary table;
+* :mod:`.optimal` - Bayes-optimal targeting under guardrail chance constraints;
+* :mod:`.guardrails` - pre-registered rules evaluated as posterior probabilities;
+* :mod:`.breakeven` - break-even draws and decision thresholds;
+* :mod:`.sensitivity` - grids over any assumption;
+* :mod:`.information` - EVPI / EVPPI;
+* :mod:`.compare` - comparison across the levels of a factor;
+* :mod:`.decision` - :class:`Decision`, gathering all of it for the memo.
+"""
+
+from bayesdecide.decide.breakeven import (
+    break_even,
+    break_even_draws,
+    break_even_table,
+    linear_coefficients,
+    parse_assumption,
+    threshold_crossing,
+)
+from bayesdecide.decide.compare import LevelComparison, compare_levels, level_effects
+from bayesdecide.decide.decision import Decision, DecisionSettings, retention_settings
+from bayesdecide.decide.evaluate import LaunchDraws, PolicyDraws, policy_table, policy_values
+from bayesdecide.decide.guardrails import (
+    EffectBound,
+    FairnessFloor,
+    Guardrail,
+    LossLimit,
+    ValuePositive,
+    guardrail_from_dict,
+    guardrail_table,
+    retention_guardrails,
+)
+from bayesdecide.decide.information import (
+    evpi,
+    evpi_values,
+    targeting_evpi_cells,
+    value_of_information,
+)
+from bayesdecide.decide.optimal import OptimalResult, optimal_policy
+from bayesdecide.decide.policies import (
+    OPTIMAL,
+    TREAT_ALL,
+    TREAT_NONE,
+    Policy,
+    treat_all,
+    treat_none,
+)
+from bayesdecide.decide.population import Population, resolve_mix
+from bayesdecide.decide.sensitivity import sensitivity, sensitivity_draws, sensitivity_table
+from bayesdecide.decide.value import ValueModel, retention_value_model
+
+__all__ = [
+    "OPTIMAL",
+    "TREAT_ALL",
+    "TREAT_NONE",
+    "Decision",
+    "DecisionSettings",
+    "EffectBound",
+    "FairnessFloor",
+    "Guardrail",
+    "LaunchDraws",
+    "LevelComparison",
+    "LossLimit",
+    "OptimalResult",
+    "Policy",
+    "PolicyDraws",
+    "Population",
+    "ValueModel",
+    "ValuePositive",
+    "break_even",
+    "break_even_draws",
+    "break_even_table",
+    "compare_levels",
+    "evpi",
+    "evpi_values",
+    "guardrail_from_dict",
+    "guardrail_table",
+    "level_effects",
+    "linear_coefficients",
+    "optimal_policy",
+    "parse_assumption",
+    "policy_table",
+    "policy_values",
+    "resolve_mix",
+    "retention_guardrails",
+    "retention_settings",
+    "retention_value_model",
+    "sensitivity",
+    "sensitivity_draws",
+    "sensitivity_table",
+    "targeting_evpi_cells",
+    "threshold_crossing",
+    "treat_all",
+    "treat_none",
+    "value_of_information",
+]

@@ -1,0 +1,239 @@
+"""Policy evaluation at launch scale, vectorised over draws and policies.
+
+:class:`LaunchDraws` holds the draws flattened to ``(S, C, K)`` (samples x cells x outcomes), the
+launch mix and the cell values. :meth:`LaunchDraws.evaluate` turns 0/1 policy masks ``(P, C)`` into
+:class:`PolicyDraws`: every quantity is one BLAS matrix product over cells, no loop over draws::
+
+    value[s, p]  = N * sum_c mix[c] * treat[p, c] * value[s, c] - fixed_cost(p)      (dollars)
+    effect[s, p] = sum_c mix[c] * treat[p, c] * tau[s, c, k]    (per eligible customer, outcome unit)
+
+:func:`policy_table` summarises value draws per policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from bayesdecide.decide._draws import (
+    DEFAULT_SAMPLE_DIMS,
+    as_sample_dims,
+    cell_vector,
+    check_share,
+    check_tau,
+    factor_labels,
+    flatten,
+    prob,
+    quantiles,
+    sample_layout,
+)
+from bayesdecide.decide.policies import Policy, as_policy, policy_masks
+from bayesdecide.decide.population import Population, resolve_mix
+from bayesdecide.decide.value import ValueModel, benefit_and_rest
+from bayesdecide.errors import SpecError
+
+
+class LaunchDraws:
+    """Posterior draws prepared for launch decisions (flattened, with the launch mix resolved).
+
+    Parameters
+    ----------
+    tau:
+        Cell effect draws, dims ``(*sample_dims, cell, outcome)``, per assigned customer.
+    cell_share:
+        The experiment's mix over ``cell`` (sums to 1).
+    value_model, population:
+        Value weights and launch population.
+    sample_dims:
+        Draw dims of ``tau``.
+    """
+
+    def __init__(
+        self,
+        tau: xr.DataArray,
+        cell_share: xr.DataArray,
+        value_model: ValueModel,
+        population: Population,
+        sample_dims: str | Sequence[str] = DEFAULT_SAMPLE_DIMS,
+    ) -> None:
+        self.sample_dims = as_sample_dims(sample_dims)
+        check_tau(tau, self.sample_dims)
+        if not isinstance(value_model, ValueModel):
+            raise SpecError(f"value_model must be a ValueModel, got {type(value_model).__name__}")
+        if not isinstance(population, Population):
+            raise SpecError(f"population must be a Population, got {type(population).__name__}")
+        self.tau = tau
+        self.value_model = value_model
+        self.population = population
+        self.layout = sample_layout(tau, self.sample_dims)
+        self.outcomes = [str(o) for o in tau["outcome"].values]
+        value_model.check_outcomes(self.outcomes)
+        self.cells = pd.Index(tau["cell"].values)
+        self.experiment_share = check_share(
+            cell_vector(cell_share, self.cells, "cell_share"), "cell_share"
+        )
+        self.mix = resolve_mix(population.mix, tau, self.experiment_share)
+        self.x = flatten(tau, self.sample_dims, ("cell", "outcome"))  # (S, C, K)
+        self.parts = benefit_and_rest(tau, value_model, self.sample_dims)  # (S, C, 2)
+
+    @property
+    def n_samples(self) -> int:
+        return self.x.shape[0]
+
+    @cached_property
+    def value(self) -> np.ndarray:
+        """(S, C) net value per assigned customer in each cell, transported (dollars)."""
+        m = self.population.transport_multiplier
+        return m * self.parts[..., 0] + self.parts[..., 1]
+
+    @cached_property
+    def mean_value(self) -> np.ndarray:
+        """(C,) posterior mean net value per assigned customer in each cell (dollars)."""
+        return self.value.mean(axis=0)
+
+    def outcome_index(self, outcome: str) -> int:
+        if outcome not in self.outcomes:
+            raise SpecError(f"unknown outcome {outcome!r}; valid outcomes are {self.outcomes}")
+        return self.outcomes.index(outcome)
+
+    def labels(self, factor: str) -> np.ndarray:
+        return factor_labels(self.tau, factor)
+
+    def cell_coords(self) -> dict:
+        return {n: c for n, c in self.tau.coords.items() if c.dims == ("cell",)}
+
+    def masks(self, policies: Sequence[Policy]) -> np.ndarray:
+        return policy_masks([as_policy(p) for p in policies], self.tau)
+
+    def expected_values(self, masks: np.ndarray) -> np.ndarray:
+        """(P,) expected launch value in dollars of policies ``masks`` (linear in the mean)."""
+        pop = self.population
+        return pop.n_eligible * (masks @ (self.mix * self.mean_value)) - (
+            pop.fixed_cost * pop.cost_scale(masks, self.mix)
+        )
+
+    def evaluate(self, masks: np.ndarray, names: Sequence[str] | None = None) -> PolicyDraws:
+        """Launch-scale draws for policies given as 0/1 masks ``(P, C)``."""
+        masks = np.atleast_2d(np.asarray(masks, dtype=float))
+        if names is None:
+            names = [f"policy_{i}" for i in range(masks.shape[0])]
+        return PolicyDraws(self, masks, list(names))
+
+
+class PolicyDraws:
+    """Draws of launch value and population-average effects for a set of policies."""
+
+    def __init__(self, launch: LaunchDraws, masks: np.ndarray, names: list[str]) -> None:
+        self.launch = launch
+        self.masks = masks
+        self.names = names
+        self.weights = masks * launch.mix  # (P, C): mix share treated in each cell
+        self.treated_share = self.weights.sum(axis=1)
+        pop = launch.population
+        self.cost = pop.fixed_cost * pop.cost_scale(masks, launch.mix)
+
+    @cached_property
+    def value(self) -> np.ndarray:
+        """(S, P) launch value in dollars."""
+        n = self.launch.population.n_eligible
+        return n * (self.launch.value @ self.weights.T) - self.cost
+
+    def outcome_effect(self, outcome: str, per: str = "eligible") -> np.ndarray:
+        """(S, P) average effect on ``outcome`` per eligible (or per treated) customer.
+
+        Per eligible customer: untreated customers contribute 0 (the policy's population-average
+        effect at launch). Per treated: divided by the treated share (NaN when nobody is treated).
+        """
+        k = self.launch.outcome_index(outcome)
+        eff = self.launch.x[:, :, k] @ self.weights.T
+        if per == "eligible":
+            return eff
+        if per == "treated":
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return eff / np.where(self.treated_share > 0, self.treated_share, np.nan)
+        raise SpecError(f"per={per!r}; use 'eligible' or 'treated'")
+
+    def level_effect(
+        self, factor: str, outcome: str | None = None
+    ) -> tuple[np.ndarray, list, np.ndarray]:
+        """Average effect among each level's treated customers: ``(S, P, L)``, levels, treated.
+
+        ``outcome=None`` uses the net value per customer (dollars). ``treated`` ``(P, L)`` is the
+        launch share treated in each level; levels a policy does not treat give NaN.
+        """
+        labels = self.launch.labels(factor)
+        levels = list(pd.unique(pd.Series(labels)))
+        codes = pd.Index(levels).get_indexer(labels)
+        x = (
+            self.launch.value
+            if outcome is None
+            else self.launch.x[:, :, self.launch.outcome_index(outcome)]
+        )
+        onehot = np.eye(len(levels))[codes]  # (C, L)
+        w = self.weights[:, :, None] * onehot[None]  # (P, C, L)
+        treated = w.sum(axis=1)  # (P, L)
+        num = np.einsum("sc,pcl->spl", x, w, optimize=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            eff = num / np.where(treated > 0, treated, np.nan)[None]
+        return eff, levels, treated
+
+    def value_da(self) -> xr.DataArray:
+        """Launch value draws as a DataArray ``(*sample_dims, policy)`` in dollars."""
+        return self.launch.layout.wrap(
+            self.value, ("policy",), {"policy": list(self.names)}, name="launch_value"
+        )
+
+
+def policy_table(
+    values: np.ndarray,
+    names: Sequence[str],
+    treated_share: np.ndarray | None = None,
+    loss_threshold: float = 500_000.0,
+) -> pd.DataFrame:
+    """Summary of launch value draws ``(S, P)`` per policy (dollars).
+
+    Columns: ``expected_value``, ``prob_positive`` (P(value > 0)), ``prob_large_loss``
+    (P(value < -loss_threshold)), ``p10``, ``p50``, ``p90``, ``expected_loss`` (E[max over policies
+    of value - this value], dollars), ``prob_best`` (P(no other policy has higher value): identical
+    policies both count as best), ``treated_share``.
+    """
+    values = np.asarray(values, dtype=float)
+    best = values.max(axis=1, keepdims=True)
+    q = quantiles(values, [0.1, 0.5, 0.9])
+    table = pd.DataFrame(
+        {
+            "expected_value": values.mean(axis=0),
+            "prob_positive": prob(values > 0),
+            "prob_large_loss": prob(values < -loss_threshold),
+            "p10": q[0],
+            "p50": q[1],
+            "p90": q[2],
+            "expected_loss": (best - values).mean(axis=0),
+            "prob_best": prob(values >= best),
+            "treated_share": np.nan if treated_share is None else np.asarray(treated_share),
+        },
+        index=pd.Index(list(names), name="policy"),
+    )
+    return table
+
+
+def policy_values(
+    tau: xr.DataArray,
+    cell_share: xr.DataArray,
+    policies: Sequence[Policy],
+    value_model: ValueModel,
+    population: Population,
+    sample_dims: str | Sequence[str] = DEFAULT_SAMPLE_DIMS,
+) -> xr.DataArray:
+    """Launch value draws in dollars per policy: dims ``(*sample_dims, policy)``.
+
+    ``V = N * sum_c mix_c * treat_c * value_c - fixed cost`` (fixed cost only when something is
+    treated; scaled with the treated share when the population says so).
+    """
+    launch = LaunchDraws(tau, cell_share, value_model, population, sample_dims)
+    pols = [as_policy(p) for p in policies]
+    return launch.evaluate(launch.masks(pols), [p.name for p in pols]).value_da()

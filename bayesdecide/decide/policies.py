@@ -1,0 +1,176 @@
+"""Policies: which cells a launch treats.
+
+A :class:`Policy` is data, so a TOML model card can hold it:
+
+* ``treat_none()`` / ``treat_all()``;
+* a rule over group labels, combined with AND across factors::
+
+      Policy("medium_high", rule={"risk_band": {"in": ["Medium risk", "High risk"]}})
+      Policy("not_apac", rule={"region": {"not_in": ["APAC"]}})
+      Policy("some_products", rule={"product": ["A", "B"]})   # a list means "in"
+
+* an explicit set of cells: ``Policy("pilot", cells=["SMB | EMEA | High risk", ...])``.
+
+The Bayes-optimal targeting policy (named ``"optimal"``) is found by
+:func:`bayesdecide.decide.optimal_policy`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from bayesdecide.decide._draws import factor_labels, factor_names
+from bayesdecide.errors import SpecError
+
+TREAT_NONE = "treat_none"
+TREAT_ALL = "treat_all"
+OPTIMAL = "optimal"
+
+_OPS = ("in", "not_in")
+
+
+def _normalise_rule(rule: Mapping[str, Any], name: str) -> dict[str, dict[str, tuple]]:
+    if not isinstance(rule, Mapping):
+        raise SpecError(
+            f"policy {name!r}: rule must be a mapping {{factor: {{'in': [...]}}}}, "
+            f"got {type(rule).__name__}"
+        )
+    out: dict[str, dict[str, tuple]] = {}
+    for factor, cond in rule.items():
+        if isinstance(cond, Mapping):
+            unknown = [op for op in cond if op not in _OPS]
+            if unknown or not cond:
+                raise SpecError(
+                    f"policy {name!r}: condition on {factor!r} uses {list(cond)}; use 'in' "
+                    "and/or 'not_in' with a list of levels"
+                )
+            norm = {}
+            for op, levels in cond.items():
+                if isinstance(levels, str) or not isinstance(levels, Sequence):
+                    levels = [levels]
+                norm[op] = tuple(levels)
+        elif isinstance(cond, str) or not isinstance(cond, Sequence):
+            norm = {"in": (cond,)}
+        else:
+            norm = {"in": tuple(cond)}
+        out[str(factor)] = norm
+    return out
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A launch policy: a rule over factor labels (AND across factors) or an explicit cell set.
+
+    Parameters
+    ----------
+    name:
+        Policy name used in every table.
+    rule:
+        ``{factor: {"in": [levels]} | {"not_in": [levels]} | [levels]}``; ``{}`` treats everyone.
+    cells:
+        Explicit cell labels to treat (``()`` treats nobody). Give ``rule`` or ``cells``, not both.
+    """
+
+    name: str
+    rule: Mapping[str, Any] | None = None
+    cells: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise SpecError("a policy needs a non-empty string name")
+        if (self.rule is None) == (self.cells is None):
+            raise SpecError(
+                f"policy {self.name!r}: give exactly one of rule={{factor: {{'in': [...]}}}} "
+                "or cells=[...]"
+            )
+        if self.rule is not None:
+            object.__setattr__(self, "rule", _normalise_rule(self.rule, self.name))
+        if self.cells is not None:
+            cells = (self.cells,) if isinstance(self.cells, str) else self.cells
+            object.__setattr__(self, "cells", tuple(str(c) for c in cells))
+
+    def mask(self, tau: xr.DataArray) -> np.ndarray:
+        """0/1 float vector over ``tau``'s cells: 1 where the policy treats the cell."""
+        cells = pd.Index([str(c) for c in tau["cell"].values])
+        if self.cells is not None:
+            unknown = [c for c in self.cells if c not in cells]
+            if unknown:
+                raise SpecError(
+                    f"policy {self.name!r} names unknown cells {unknown[:5]}; cells look like "
+                    f"{list(cells[:3])}"
+                )
+            return cells.isin(self.cells).astype(float)
+        keep = np.ones(len(cells), dtype=bool)
+        assert self.rule is not None
+        for factor, cond in self.rule.items():
+            if factor not in factor_names(tau):
+                raise SpecError(
+                    f"policy {self.name!r}: unknown factor {factor!r}; factors are "
+                    f"{factor_names(tau)}"
+                )
+            labels = np.asarray([str(v) for v in factor_labels(tau, factor)])
+            levels = list(pd.unique(pd.Series(labels)))
+            for op, wanted in cond.items():
+                wanted_s = [str(v) for v in wanted]
+                unknown = [v for v in wanted_s if v not in levels]
+                if unknown:
+                    raise SpecError(
+                        f"policy {self.name!r}: {factor!r} has no levels {unknown}; levels are "
+                        f"{levels}"
+                    )
+                hit = np.isin(labels, wanted_s)
+                keep &= hit if op == "in" else ~hit
+        return keep.astype(float)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"name": self.name}
+        if self.rule is not None:
+            d["rule"] = {f: {op: list(v) for op, v in c.items()} for f, c in self.rule.items()}
+        else:
+            d["cells"] = list(self.cells or ())
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Policy:
+        unknown = set(d) - {"name", "rule", "cells"}
+        if unknown:
+            raise SpecError(f"unknown policy keys {sorted(unknown)}; use name, rule or cells")
+        if "name" not in d:
+            raise SpecError("a policy needs a 'name'")
+        if d["name"] == TREAT_NONE and "rule" not in d and "cells" not in d:
+            return treat_none()
+        if d["name"] == TREAT_ALL and "rule" not in d and "cells" not in d:
+            return treat_all()
+        return cls(name=d["name"], rule=d.get("rule"), cells=d.get("cells"))
+
+
+def treat_none() -> Policy:
+    """Treat nobody (launch value exactly 0)."""
+    return Policy(TREAT_NONE, cells=())
+
+
+def treat_all() -> Policy:
+    """Treat every eligible customer."""
+    return Policy(TREAT_ALL, rule={})
+
+
+def as_policy(p: Policy | Mapping[str, Any]) -> Policy:
+    """A :class:`Policy` from a Policy or its dict form."""
+    return p if isinstance(p, Policy) else Policy.from_dict(p)
+
+
+def policy_masks(policies: Sequence[Policy], tau: xr.DataArray) -> np.ndarray:
+    """(P, C) 0/1 masks for ``policies``; checks names are unique."""
+    names = [p.name for p in policies]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise SpecError(f"policy names must be unique; repeated: {dup}")
+    if not policies:
+        return np.zeros((0, tau.sizes["cell"]))
+    return np.stack([p.mask(tau) for p in policies])
