@@ -4,7 +4,13 @@ from bayesdecide.adjust import AdjustedEffect, ols_effect
 from bayesdecide.data import CellStats, cell_stats
 from bayesdecide.effects import average_effect, cell_effects
 from bayesdecide.errors import BayesDecideError, DataValidationError, SpecError
-from bayesdecide.simulate import Simulation, simulate_retention
+from bayesdecide.simulate import (
+    Simulation,
+    markets_spec,
+    simulate_markets,
+    simulate_retention,
+    write_markets_parquet,
+)
 from bayesdecide.spec import ExperimentSpec, Outcome, OutcomeKind, retention_spec
 
 __version__ = "0.1.0"
@@ -26,4 +32,7 @@ __all__ = [
     "__version__",
     "retention_spec",
     "simulate_retention",
+    "markets_spec",
+    "simulate_markets",
+    "write_markets_parquet",
 ]
