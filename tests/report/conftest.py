@@ -1,0 +1,92 @@
+"""Fixtures for report tests: a fake fit (hand-built posterior draws, no sampling)."""
+
+from __future__ import annotations
+
+import pickle
+import warnings
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import xarray as xr
+
+ROOT = Path(__file__).resolve().parents[2]
+RETENTION_CARD = ROOT / "models" / "retention_outreach.toml"
+MARKETS_CARD = ROOT / "models" / "multi_market.toml"
+
+
+class FakeFit:
+    """Duck-typed stand-in for bayesdecide.fit.Fit: tau draws near the raw cell effects."""
+
+    def __init__(
+        self, effects: xr.Dataset, tau: xr.DataArray, cell_share: xr.DataArray, diagnostics: dict
+    ):
+        self.effects = effects
+        self.cell_share = cell_share
+        self.idata = SimpleNamespace(posterior=xr.Dataset({"tau": tau}))
+        self.diagnostics = diagnostics
+        self.diagnostics_ok = True
+        self.lineage = {"fake": True}
+
+    @classmethod
+    def from_cells(
+        cls, cells, *, draws: int = 200, chains: int = 2, seed: int = 0, diagnostics=None
+    ):
+        from bayesdecide import cell_effects
+
+        eff = cell_effects(cells)
+        rng = np.random.default_rng(seed)
+        e = eff["effect"].values
+        sd = np.sqrt(np.diagonal(eff["effect_cov"].values, axis1=1, axis2=2))
+        n = (eff["n_control"] + eff["n_treatment"]).values
+        w = n / n.sum()
+        mean = np.nansum(np.nan_to_num(e) * w[:, None], axis=0)
+        e = np.where(np.isnan(e), mean, e)
+        sd = np.where(np.isnan(sd), np.nanmax(sd, axis=0), sd)
+        k = 1.0 / (1.0 + sd**2 / np.nanvar(e, axis=0))  # crude shrinkage weights
+        post = k * e + (1 - k) * mean
+        draws_ = post[None, None] + np.sqrt(k) * sd * rng.standard_normal((chains, draws, *e.shape))
+        coords = {"cell": eff["cell"].values, "outcome": eff["outcome"].values}
+        for f in eff.attrs["factors"]:
+            coords[f] = ("cell", eff[f].values)
+        tau = xr.DataArray(draws_, dims=("chain", "draw", "cell", "outcome"), coords=coords)
+        share = xr.DataArray(w, dims="cell", coords={"cell": eff["cell"].values})
+        diag = diagnostics or {"max_rhat": 1.003, "min_ess_bulk": 850.0, "divergences": 0}
+        return cls(eff, tau, share, diag)
+
+    def save(self, path):
+        payload = (self.effects, self.idata.posterior["tau"], self.cell_share, self.diagnostics)
+        Path(path).write_bytes(pickle.dumps(payload))
+        return Path(path)
+
+    @classmethod
+    def load(cls, path):
+        return cls(*pickle.loads(Path(path).read_bytes()))
+
+
+@pytest.fixture(scope="session")
+def retention_cells(retention):
+    from bayesdecide import cell_stats
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return cell_stats(retention.data, retention.spec, single_arm_cells="keep")
+
+
+@pytest.fixture(scope="session")
+def fake_fit(retention_cells):
+    return FakeFit.from_cells(retention_cells)
+
+
+@pytest.fixture()
+def fake_pipeline(monkeypatch, retention_cells):
+    """Patch the pipeline's fit and load_fit with FakeFit (no sampling)."""
+    from bayesdecide import pipeline
+
+    def fake_fit_model(cells, card, settings, progress):
+        return FakeFit.from_cells(cells, draws=settings["draws"], chains=settings["chains"])
+
+    monkeypatch.setattr(pipeline, "fit_model", fake_fit_model)
+    monkeypatch.setattr(pipeline, "load_fit", FakeFit.load)
+    return pipeline

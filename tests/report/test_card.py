@@ -1,0 +1,204 @@
+"""Model cards: both shipped cards validate; bad cards get errors naming the key and the fix."""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from bayesdecide.card import (
+    CardError,
+    apply_overrides,
+    card_from_dict,
+    load_card,
+    parse_assignments,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+RETENTION = ROOT / "models" / "retention_outreach.toml"
+MARKETS = ROOT / "models" / "multi_market.toml"
+
+
+@pytest.fixture(scope="module")
+def raw() -> dict:
+    return tomllib.loads(RETENTION.read_text())
+
+
+def test_retention_card_builds_the_seed_spec():
+    card = load_card(RETENTION)
+    spec = card.spec
+    assert spec.treatment == "treatment" and spec.arms == (0, 1)
+    assert spec.groups == ("segment", "region", "risk_band")
+    assert card.primary_outcome == "net_margin"
+    assert set(card.guardrail_outcomes) == {"support_tickets", "annoyance"}
+    assert card.launch.eligible == 120_000 and card.launch.fixed_cost == 280_000
+    assert card.value.assumption_values() == {
+        "support_tickets_penalty": 18.0,
+        "annoyance_penalty": 35.0,
+    }
+    assert card.data.simulator == "retention" and card.data.single_arm_cells == "keep"
+    assert [r.name for r in card.rules] == [
+        "Primary value",
+        "Large downside risk",
+        "Support load",
+        "Annoyance",
+    ]
+    assert len(card.risks) == 5 and card.monitoring.cadence == "weekly"
+    for col in spec.columns:
+        assert col in card.features, col
+    assert len(card.sha256) == 64
+
+
+def test_markets_card_validates():
+    card = load_card(MARKETS)
+    assert card.spec.groups == ("product", "region", "segment", "risk_band")
+    assert card.hierarchy.interactions == (("product", "region"),)
+    assert card.primary_outcome == "net_value"
+
+
+def _err(raw: dict) -> str:
+    with pytest.raises(CardError) as info:
+        card_from_dict(raw, source="card.toml")
+    return str(info.value)
+
+
+def test_unknown_key_lists_valid_keys_and_suggests(raw):
+    bad = copy.deepcopy(raw)
+    bad["launch"]["eligble"] = 5
+    msg = _err(bad)
+    assert "'launch.eligble'" in msg and "Did you mean 'eligible'" in msg
+    assert "Valid keys:" in msg and "fixed_cost (required)" in msg
+
+
+def test_unknown_top_level_key(raw):
+    bad = copy.deepcopy(raw)
+    bad["lanch"] = {}
+    msg = _err(bad)
+    assert "'lanch'" in msg and "launch" in msg
+
+
+def test_missing_required_key(raw):
+    bad = copy.deepcopy(raw)
+    del bad["launch"]["fixed_cost"]
+    msg = _err(bad)
+    assert "missing required key 'launch.fixed_cost'" in msg and "add fixed_cost" in msg
+
+
+def test_missing_required_table(raw):
+    bad = copy.deepcopy(raw)
+    del bad["rules"]
+    assert "missing required key 'rules'" in _err(bad)
+
+
+def test_wrong_type(raw):
+    bad = copy.deepcopy(raw)
+    bad["launch"]["eligible"] = "many"
+    msg = _err(bad)
+    assert "'launch.eligible' must be an integer" in msg and "'many'" in msg
+
+
+def test_bad_choice(raw):
+    bad = copy.deepcopy(raw)
+    bad["outcomes"][0]["kind"] = "money"
+    msg = _err(bad)
+    assert "outcomes[0].kind" in msg and "continuous" in msg
+
+
+def test_data_needs_exactly_one_source(raw):
+    bad = copy.deepcopy(raw)
+    bad["data"]["path"] = "x.parquet"
+    assert "exactly one of 'data.simulator'" in _err(bad)
+
+
+def test_weight_on_unknown_outcome(raw):
+    bad = copy.deepcopy(raw)
+    bad["value"]["weights"]["gross_margn"] = 1.0
+    msg = _err(bad)
+    assert "value.weights.gross_margn" in msg and "did you mean 'gross_margin'" in msg
+
+
+def test_feature_dictionary_must_cover_columns(raw):
+    bad = copy.deepcopy(raw)
+    del bad["features"]["seats"]
+    msg = _err(bad)
+    assert "['seats']" in msg and "[features.seats]" in msg
+
+
+def test_policy_on_unknown_factor(raw):
+    bad = copy.deepcopy(raw)
+    bad["policies"][2]["treat"] = {"risk": ["High risk"]}
+    assert "policies[2].treat.risk" in _err(bad)
+
+
+def test_missing_file_and_bad_toml(tmp_path):
+    with pytest.raises(CardError, match="does not exist"):
+        load_card(tmp_path / "nope.toml")
+    p = tmp_path / "bad.toml"
+    p.write_text("[card\nname = 1")
+    with pytest.raises(CardError, match="not valid TOML"):
+        load_card(p)
+
+
+def test_relative_data_path_resolves_against_card(tmp_path, raw):
+    bad = copy.deepcopy(raw)
+    del bad["data"]["simulator"], bad["data"]["args"]
+    bad["data"]["path"] = "data/x.parquet"
+    card = card_from_dict(bad, path=tmp_path / "card.toml")
+    assert card.data.path == tmp_path / "data" / "x.parquet"
+
+
+def test_overrides_shortcuts_and_paths(raw):
+    sets = parse_assignments(
+        ["annoyance_penalty=50", "fixed_cost=350000", "rules.Primary value.min_prob=0.9"]
+    )
+    new = apply_overrides(raw, sets)
+    card = card_from_dict(new)
+    assert card.value.weights["annoyance"] == -50.0
+    assert card.launch.fixed_cost == 350_000
+    assert card.rules[0].params["min_prob"] == 0.9
+    assert raw["launch"]["fixed_cost"] == 280000.0  # original untouched
+
+
+def test_override_errors(raw):
+    with pytest.raises(CardError, match="key=value"):
+        parse_assignments(["fixed_cost"])
+    with pytest.raises(CardError, match="unknown setting"):
+        apply_overrides(raw, {"nonsense": 1})
+    with pytest.raises(CardError, match="no entry named"):
+        apply_overrides(raw, {"rules.Nope.threshold": 1})
+    card = load_card(RETENTION)
+    with pytest.raises(CardError, match="launch.eligible"):
+        card.with_overrides({"launch.eligible": "lots"})
+
+
+def test_rule_keys_depend_on_type(raw):
+    bad = copy.deepcopy(raw)
+    bad["rules"][0]["loss"] = 1.0  # a loss_limit key on a value_positive rule
+    msg = _err(bad)
+    assert "rules[0].loss" in msg and "value_positive" in msg
+    bad = copy.deepcopy(raw)
+    del bad["rules"][2]["outcome"]
+    assert "missing required key 'rules[2].outcome'" in _err(bad)
+    bad = copy.deepcopy(raw)
+    bad["rules"][2]["outcome"] = "tickets"
+    assert "rules[2].outcome" in _err(bad)
+
+
+def test_priors_and_decision_tables(raw):
+    bad = copy.deepcopy(raw)
+    bad["priors"] = {"sigma_region": 0.5}
+    assert "[priors.sigma_region]" in _err(bad)
+    bad = copy.deepcopy(raw)
+    bad["decision"]["compare_factor"] = "country"
+    assert "decision.compare_factor" in _err(bad)
+
+
+def test_rules_become_guardrails():
+    from bayesdecide.decide.guardrails import guardrail_from_dict
+
+    for path in (RETENTION, MARKETS):
+        for rule in load_card(path).rules:
+            g = guardrail_from_dict(rule.to_guardrail())
+            assert g.name == rule.name

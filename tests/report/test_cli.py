@@ -1,0 +1,247 @@
+"""The CLI: a run folder end to end (fake fit in-process; a real quick fit is marked slow), memo
+re-renders that never overwrite, and bad input with clear messages and tested exit codes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from bayesdecide.cli import EXIT_DATA, EXIT_OK, EXIT_USAGE, main
+
+from .conftest import RETENTION_CARD
+
+SUMMARY_KEYS = {
+    "effects",
+    "policies",
+    "recommended_policy",
+    "guardrails",
+    "break_even",
+    "diagnostics",
+}
+POLICY_KEYS = {
+    "expected_value",
+    "prob_positive",
+    "prob_large_loss",
+    "p10",
+    "p50",
+    "p90",
+    "prob_best",
+    "treated_share",
+}
+
+
+def _check_run_folder(folder: Path) -> dict:
+    for name in ("memo.md", "memo.html", "summary.json", "lineage.json", "card.toml", "fit.nc"):
+        assert (folder / name).exists(), name
+    figs = {p.stem for p in (folder / "figures").glob("*.png")}
+    assert {
+        "shrinkage",
+        "effects_by_factor",
+        "value_posterior",
+        "policy_values",
+        "guardrails",
+        "sensitivity",
+        "region_comparison",
+    } <= figs
+    s = json.loads((folder / "summary.json").read_text())
+    assert SUMMARY_KEYS <= set(s)
+    for o, e in s["effects"].items():
+        assert {"mean", "sd", "ci_lower", "ci_upper"} <= set(e), o
+    for p in s["policies"].values():
+        assert POLICY_KEYS <= set(p)
+    assert s["recommended_policy"] in s["policies"]
+    for g in s["guardrails"]:
+        assert {"rule", "policy", "probability", "passes"} <= set(g)
+    assert {"transport_multiplier", "annoyance_penalty"} <= set(s["break_even"])
+    for b in s["break_even"].values():
+        assert {"median", "ci_lower", "ci_upper"} <= set(b)
+    assert {"max_rhat", "min_ess_bulk", "divergences"} <= set(s["diagnostics"])
+    lineage = json.loads((folder / "lineage.json").read_text())
+    assert (
+        lineage["card"]["sha256"] and lineage["spec_fingerprint"] and lineage["data"]["fingerprint"]
+    )
+    return s
+
+
+def test_run_and_rerender(fake_pipeline, tmp_path, capsys):
+    assert main(["run", str(RETENTION_CARD), "--out", str(tmp_path), "--quick"]) == EXIT_OK
+    out, err = capsys.readouterr()
+    folder = Path(out.strip().splitlines()[-1])
+    assert folder.parent == tmp_path and "[1/7]" in err
+    s = _check_run_folder(folder)
+    assert s["settings"]["n_eligible"] == 120000 and s["settings"]["fixed_cost"] == 280000
+    assert s["run"]["draws"] == 300 and s["run"]["chains"] == 2
+    # a second run never overwrites the first
+    assert main(["run", str(RETENTION_CARD), "--out", str(tmp_path), "--quick", "--quiet"]) == 0
+    second = Path(capsys.readouterr().out.strip())
+    assert second != folder and second.exists() and folder.exists()
+    # re-render with other assumptions: a new sub-folder, the original untouched
+    before = (folder / "summary.json").read_text()
+    code = main(
+        [
+            "memo",
+            str(folder),
+            "--set",
+            "annoyance_penalty=80",
+            "--set",
+            "fixed_cost=400000",
+            "--quiet",
+        ]
+    )
+    assert code == EXIT_OK
+    sub = Path(capsys.readouterr().out.strip())
+    assert sub.parent == folder / "rerenders"
+    s2 = json.loads((sub / "summary.json").read_text())
+    assert s2["settings"]["fixed_cost"] == 400000 and s2["settings"]["weights"]["annoyance"] == -80
+    assert s2["break_even"]["annoyance_penalty"]["current"] == 80
+    assert (folder / "summary.json").read_text() == before
+    assert (sub / "memo.html").exists() and "annoyance_penalty=80" in (sub / "memo.md").read_text()
+    # the same re-render twice gives two folders
+    assert main(["memo", str(folder), "--set", "annoyance_penalty=80", "--quiet"]) == 0
+    assert len(list((folder / "rerenders").iterdir())) == 2
+
+
+def _card_with(tmp_path: Path, edit) -> Path:
+    raw = RETENTION_CARD.read_text()
+    path = tmp_path / "card.toml"
+    path.write_text(edit(raw))
+    return path
+
+
+def test_missing_card(tmp_path, capsys):
+    assert main(["run", str(tmp_path / "nope.toml")]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "does not exist" in err and "Traceback" not in err
+
+
+def test_bad_key(tmp_path, capsys):
+    path = _card_with(tmp_path, lambda t: t.replace("eligible = 120000", "eligble = 120000"))
+    assert main(["run", str(path), "--out", str(tmp_path)]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "unknown key 'launch.eligble'" in err and "Did you mean 'eligible'" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_wrong_type(tmp_path, capsys):
+    path = _card_with(tmp_path, lambda t: t.replace("eligible = 120000", 'eligible = "lots"'))
+    assert main(["validate", str(path)]) == EXIT_USAGE
+    assert "'launch.eligible' must be an integer" in capsys.readouterr().err
+
+
+def test_unreadable_data(tmp_path, capsys):
+    def to_file(t: str) -> str:
+        t = t.replace('simulator = "retention"', 'path = "data/missing.parquet"')
+        return t.replace("[data.args]\nseed = 808\nn = 42000\n", "")
+
+    path = _card_with(tmp_path, to_file)
+    assert main(["run", str(path), "--out", str(tmp_path)]) == EXIT_DATA
+    err = capsys.readouterr().err
+    assert "missing.parquet" in err and "does not exist" in err and "Traceback" not in err
+    # a file that is not Parquet
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "missing.parquet").write_text("not parquet")
+    assert main(["run", str(path), "--out", str(tmp_path)]) == EXIT_DATA
+    assert "data:" in capsys.readouterr().err
+
+
+def test_data_not_matching_card(tmp_path, retention, capsys):
+    df = retention.data.drop(columns=["seats"])
+    (tmp_path / "d.csv").write_text(df.head(2000).to_csv(index=False))
+
+    def to_csv(t: str) -> str:
+        t = t.replace('simulator = "retention"', 'path = "d.csv"')
+        return t.replace("[data.args]\nseed = 808\nn = 42000\n", "")
+
+    path = _card_with(tmp_path, to_csv)
+    assert main(["run", str(path), "--out", str(tmp_path)]) == EXIT_DATA
+    err = capsys.readouterr().err
+    assert "'seats'" in err and "Traceback" not in err
+
+
+def test_memo_bad_inputs(tmp_path, capsys):
+    assert main(["memo", str(tmp_path), "--set", "fixed_cost=1"]) == EXIT_USAGE
+    assert "not a run folder" in capsys.readouterr().err
+    assert main(["memo", str(tmp_path)]) == EXIT_USAGE
+    assert "--set" in capsys.readouterr().err
+
+
+def test_memo_refuses_refit_keys(fake_pipeline, tmp_path, capsys):
+    assert main(["run", str(RETENTION_CARD), "--out", str(tmp_path), "--quick", "--quiet"]) == 0
+    folder = Path(capsys.readouterr().out.strip())
+    assert main(["memo", str(folder), "--set", "hierarchy.factors=['segment']"]) == EXIT_USAGE
+    assert "needs a refit" in capsys.readouterr().err
+    assert main(["memo", str(folder), "--set", "launch.eligble=5"]) == EXIT_USAGE
+    assert "unknown key 'launch.eligble'" in capsys.readouterr().err
+    assert main(["memo", str(folder), "--set", "nonsense"]) == EXIT_USAGE
+
+
+def test_usage_errors(capsys):
+    assert main([]) == EXIT_USAGE
+    assert main(["run"]) == EXIT_USAGE
+    assert main(["run", str(RETENTION_CARD), "--draws", "0"]) == EXIT_USAGE
+    assert main(["--help"]) == EXIT_OK
+    capsys.readouterr()
+
+
+def test_console_script_exit_code(tmp_path):
+    exe = Path(sys.executable).with_name("bayesdecide")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "bayesdecide.cli"]
+    proc = subprocess.run(
+        [*cmd, "run", str(tmp_path / "missing.toml")], capture_output=True, text=True
+    )
+    assert proc.returncode == EXIT_USAGE
+    assert "does not exist" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_validate_both_cards(capsys):
+    root = RETENTION_CARD.parent
+    for card in sorted(root.glob("*.toml")):
+        assert main(["validate", str(card)]) == EXIT_OK
+        assert tomllib.loads(card.read_text())["card"]["name"] in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_real_quick_run(tmp_path, capsys):
+    """The README's main command with real (small) sampling."""
+    assert main(["run", str(RETENTION_CARD), "--out", str(tmp_path), "--quick", "--quiet"]) == 0
+    folder = Path(capsys.readouterr().out.strip())
+    _check_run_folder(folder)
+    assert main(["memo", str(folder), "--set", "transport_multiplier=0.8", "--quiet"]) == 0
+    shutil.rmtree(folder)
+
+
+def test_rerender_with_launch_mix_and_rule(fake_pipeline, tmp_path, capsys):
+    assert main(["run", str(RETENTION_CARD), "--out", str(tmp_path), "--quick", "--quiet"]) == 0
+    folder = Path(capsys.readouterr().out.strip())
+    mix = '{"Low risk" = 0.2, "Medium risk" = 0.5, "High risk" = 0.3}'
+    code = main(
+        [
+            "memo",
+            str(folder),
+            "--set",
+            f"launch.mix.risk_band={mix}",
+            "--set",
+            "rules.Primary value.min_prob=0.95",
+            "--set",
+            "launch.fixed_cost_scaling=constant",
+            "--quiet",
+        ]
+    )
+    assert code == EXIT_OK
+    sub = Path(capsys.readouterr().out.strip())
+    s = json.loads((sub / "summary.json").read_text())
+    base = json.loads((folder / "summary.json").read_text())
+    assert s["settings"]["fixed_cost_scaling"] == "constant"
+    assert (
+        s["policies"]["treat_all"]["expected_value"]
+        != base["policies"]["treat_all"]["expected_value"]
+    )
+    thresholds = {g["rule"]: g["threshold"] for g in s["guardrails"]}
+    assert thresholds["Primary value"] == 0.95
