@@ -108,7 +108,8 @@ def add_structure(inputs: ModelInputs, pri: Mapping[str, Prior], kdim: str) -> p
         sigma = pri[f"sigma_{g}"].create(f"sigma_{g}", dims=kdim)
         # sum-to-zero level effects (mu is the grand mean, no mu/u ridge); an interaction sums to
         # zero along every member's margin, so it cannot absorb main effects (no u/v ridge).
-        # Centred for an outcome whose levels are mostly pinned down by the data, else non-centred.
+        # Partially non-centred with the outcome's mean centring weight over the levels (one
+        # sigma per outcome along the zero-sum axes).
         w = centring_weight(inputs.centred[g])
         members = members_of.get(g, (g,))
         shape = [len(inputs.levels[m]) for m in members]
@@ -135,7 +136,7 @@ def add_structure(inputs: ModelInputs, pri: Mapping[str, Prior], kdim: str) -> p
 
 
 def centring_weight(centred: np.ndarray) -> np.ndarray:
-    """Per-outcome centring weight in [0, 1] from a (levels, K) centred flag or weight array.
+    """Per-outcome centring weight in [0, 1] from a (levels, K) array of weights (or 0/1 flags).
 
     ``u = sigma**(1 - w) * z`` with ``z ~ N(0, sigma**w)``: ``w = 1`` is the centred and ``w = 0``
     the non-centred parameterisation; values between are partially non-centred (Papaspiliopoulos,

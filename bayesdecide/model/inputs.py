@@ -73,7 +73,8 @@ class ModelInputs:
     ctrl_std: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     ctrl_se_std: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     n_units: np.ndarray | None = None  # (C,)
-    centred: dict[str, np.ndarray] = field(default_factory=dict)  # group/"cell" -> (L, K_ind)
+    # group/"cell" -> (L, K_ind) centring weights in [0, 1] (1 centred, 0 non-centred)
+    centred: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def groups(self) -> list[str]:

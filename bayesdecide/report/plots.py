@@ -356,7 +356,7 @@ def effects_by_factor(
             ax.set_ylim(-0.7, len(t) - 0.3)
             ax.axvline(0, color=NEUTRAL, ls="--", lw=1)
             ax.set_title(f"by {f.replace('_', ' ')}")
-            ax.set_xlabel(f"{label} effect per assigned customer" + (f" ({unit})" if unit else ""))
+            ax.set_xlabel(f"{label} effect per assigned customer" + (f"\n({unit})" if unit else ""))
             _effect_axis(ax, unit)
             ax.grid(axis="y", alpha=0)
         for ax in list(axes.flat)[len(factors) :]:
