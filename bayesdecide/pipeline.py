@@ -669,7 +669,6 @@ def run_card(
     from bayesdecide.data import cell_stats
     from bayesdecide.decide import Decision
     from bayesdecide.report.checks import run_checks
-    from bayesdecide.report.memo import write_memo
 
     steps = _Steps(7, progress)
     started = _dt.datetime.now().astimezone()
@@ -736,15 +735,7 @@ def run_card(
     steps(f"Writing the run folder {folder}")
     _write_run(folder, card_obj, summary, tables, fit, data_info, settings, started)
     steps("Drawing figures")
-    figures = make_figures(summary, fit, decision, folder / "figures", card_obj)
-    steps("Writing the memo")
-    md, html = write_memo(summary, folder, card_obj, figures)
-    rec = summary["recommendation"]
-    steps.done(
-        f"Done: {rec['decision']}"
-        + (f" ({labels.get(rec['policy'], rec['policy'])})" if rec.get("policy") else "")
-    )
-    return RunResult(folder, summary, md, html, figures)
+    return _render(steps, folder, card_obj, summary, fit, decision, labels)
 
 
 def _write_run(
@@ -821,7 +812,6 @@ def rerender(
     """
     from bayesdecide.decide import Decision
     from bayesdecide.report.checks import CheckResult, Checks
-    from bayesdecide.report.memo import write_memo
 
     run_folder = Path(run_folder)
     steps = _Steps(4, progress)
@@ -890,6 +880,21 @@ def rerender(
     tdir.mkdir(exist_ok=True)
     for name, t in tables.items():
         t.to_csv(tdir / f"{name}.csv", index=not isinstance(t.index, pd.RangeIndex))
+    return _render(steps, folder, card, summary, fit, decision, labels)
+
+
+def _render(
+    steps: _Steps,
+    folder: Path,
+    card: ModelCard,
+    summary: dict[str, Any],
+    fit: Any,
+    decision: Any,
+    labels: Mapping[str, str],
+) -> RunResult:
+    """Figures and memo into ``folder``; the last progress line names the recommendation."""
+    from bayesdecide.report.memo import write_memo
+
     figures = make_figures(summary, fit, decision, folder / "figures", card)
     steps("Writing the memo")
     md, html = write_memo(summary, folder, card, figures)
