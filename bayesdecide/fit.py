@@ -239,12 +239,11 @@ class Fit:
         idata.posterior = idata.posterior.copy()
         idata.posterior.attrs = dict(idata.posterior.attrs)
         meta = {
-            "options": self.options,
+            "options": _encode_options(self.options),
             "diagnostics": self.diagnostics,
             "lineage": self.lineage,
             "spec": self.spec.to_dict() if self.spec is not None else None,
         }
-        meta["options"] = _encode_options(self.options)
         idata.posterior.attrs["bayesdecide"] = json.dumps(
             meta, sort_keys=True, default=_json_default
         )

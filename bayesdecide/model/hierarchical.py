@@ -136,14 +136,13 @@ def add_structure(inputs: ModelInputs, pri: Mapping[str, Prior], kdim: str) -> p
 
 
 def centring_weight(centred: np.ndarray) -> np.ndarray:
-    """Per-outcome centring weight in [0, 1] from a (levels, K) array of weights (or 0/1 flags).
+    """Per-outcome centring weight in [0, 1]: the mean of a (levels, K) array of weights.
 
     ``u = sigma**(1 - w) * z`` with ``z ~ N(0, sigma**w)``: ``w = 1`` is the centred and ``w = 0``
     the non-centred parameterisation; values between are partially non-centred (Papaspiliopoulos,
     Roberts and Skold 2007).
     """
-    arr = np.asarray(centred, dtype=float)
-    return arr.mean(axis=0) if arr.ndim == 2 else arr
+    return np.asarray(centred, dtype=float).mean(axis=0)
 
 
 def _assemble(ind: pt.TensorVariable, inputs: ModelInputs) -> pt.TensorVariable:

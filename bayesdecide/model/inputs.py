@@ -397,12 +397,13 @@ def build_inputs(
         ctrl_se_std = np.where(ctrl_obs, np.maximum(cse / ctrl_scale, 1e-3), 1.0)
 
     # parameterisation: a centring weight per element, the information fraction
-    # spread^2 / (spread^2 + se^2) with the spread estimated from moments but never below the
-    # element's own standard error (an estimate of zero spread is not trusted: the boundary-avoiding
-    # spread priors keep the posterior spread away from zero). Well-measured elements of clearly
-    # heterogeneous outcomes are centred (w -> 1); the rest are half-centred (w = 0.5), which mixes
-    # well across the range of spreads the posterior visits when the data cannot tell the spread
-    # from zero (measured on the retention data: docs/model.md).
+    # spread^2 / (spread^2 + se^2) with the spread estimated from moments. For factor and
+    # interaction levels the spread is never taken below the level's own standard error (an
+    # estimate of zero spread is not trusted: the boundary-avoiding spread priors keep the posterior
+    # spread away from zero), so well-measured levels of clearly heterogeneous outcomes are centred
+    # (w -> 1) and the rest half-centred (w = 0.5), which mixes across the range of spreads the
+    # posterior visits. Cell deviations use the estimate as is (non-centred where cells do not
+    # vary). Measured on both cards: docs/model.md.
     se = np.where(obs_i, np.sqrt(np.diagonal(vs, axis1=1, axis2=2)), np.inf)
     centred: dict[str, np.ndarray] = {}
     if centring == "auto":
@@ -418,9 +419,9 @@ def build_inputs(
         flag = centring == "centred"
         if centring not in ("centred", "noncentred"):
             raise SpecError(f"centring={centring!r}: use 'auto', 'centred' or 'noncentred'")
-        centred["cell"] = np.full((c, ki), flag)
+        centred["cell"] = np.full((c, ki), float(flag))
         for gname in codes:
-            centred[gname] = np.full((len(levels[gname]), ki), flag)
+            centred[gname] = np.full((len(levels[gname]), ki), float(flag))
 
     return ModelInputs(
         centred=centred,
