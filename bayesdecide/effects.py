@@ -11,10 +11,14 @@ Its sampling covariance between outcomes is ``R[c,T]/n[c,T] + R[c,C]/n[c,C]``, w
 are correlated (net margin contains gross margin), so the full K x K matrix is kept.
 
 Small cells estimate ``R`` poorly (and a 0/1 outcome can be constant in a small cell), so each
-cell-arm covariance is shrunk toward the pooled covariance of its arm with ``prior_df`` pseudo
-degrees of freedom (an inverse-Wishart-style prior): negligible for cells of hundreds of units,
-and it keeps every cell's matrix positive definite. The uncertainty of the pooled slopes themselves
-(order 1/N overall) is ignored.
+cell-arm covariance is shrunk toward a prior guess with ``prior_df`` pseudo degrees of freedom (an
+inverse-Wishart-style prior): negligible for cells of hundreds of units, and it keeps every cell's
+matrix positive definite. The guess (:func:`shrinkage_target`) is the arm's pooled correlation with
+each outcome's standard deviation smoothed over the factors' main effects, so a nine-customer
+Enterprise cell borrows the spread of Enterprise and of its risk band, not that of the whole
+experiment (dominated by SMB cells with a tenth of the spread). Outcomes that are exact linear
+combinations of others keep that identity in the guess. The uncertainty of the pooled slopes
+themselves (order 1/N overall) is ignored.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import numpy as np
 import xarray as xr
 
 from bayesdecide.data.cells import CellStats
+from bayesdecide.smoothing import predict_log, smooth_log_on_factors
 
 _ARM_T, _ARM_C = 1, 0
 
@@ -50,13 +55,8 @@ def cell_effects(cells: CellStats, *, adjust: bool = True, prior_df: float = 5.0
         counts); the factor labels are coords along ``cell``.
     """
     ds = cells.ds
-    n = ds["n"].values  # (C, 2)
-    sum_y = ds["sum_y"].values  # (C, 2, K)
-    k = sum_y.shape[-1]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean_y = sum_y / n[..., None]
-        syy = ds["sum_yy"].values - n[..., None, None] * mean_y[..., :, None] * mean_y[..., None, :]
-    syy = np.where(n[..., None, None] > 0, syy, 0.0)
+    n, mean_y, syy = within_cross_products(cells)
+    k = mean_y.shape[-1]
     p = ds.sizes["covariate"]
     use_covariates = adjust and p > 0
     slopes = np.zeros((p, k))
@@ -81,8 +81,8 @@ def cell_effects(cells: CellStats, *, adjust: bool = True, prior_df: float = 5.0
             + np.einsum("pk,capq,qj->cakj", slopes, sxx, slopes)
         )
     dof = np.maximum(n - 1.0, 0.0)
-    pooled = syy.sum(axis=0) / np.maximum(dof.sum(axis=0), 1.0)[:, None, None]  # (2, K, K)
-    cov = (prior_df * pooled[None] + syy) / (prior_df + dof)[..., None, None]
+    target = shrinkage_target(syy, dof, factor_codes(cells))
+    cov = (prior_df * target + syy) / (prior_df + dof)[..., None, None]
     with np.errstate(invalid="ignore", divide="ignore"):
         var_mean = cov / n[..., None, None]
     observed = (n[:, _ARM_T] > 0) & (n[:, _ARM_C] > 0)
@@ -120,6 +120,106 @@ def cell_effects(cells: CellStats, *, adjust: bool = True, prior_df: float = 5.0
     return out
 
 
+def within_cross_products(cells: CellStats) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Units ``n`` (cell, arm), means (cell, arm, K) and centred cross-products (cell, arm, K, K)
+    of the outcomes within each cell and arm (NaN means and zero cross-products in empty arms)."""
+    ds = cells.ds
+    n = ds["n"].values
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_y = ds["sum_y"].values / n[..., None]
+        syy = ds["sum_yy"].values - n[..., None, None] * mean_y[..., :, None] * mean_y[..., None, :]
+    return n, mean_y, np.where(n[..., None, None] > 0, syy, 0.0)
+
+
+def factor_codes(cells: CellStats) -> dict[str, np.ndarray]:
+    """Level index (cell,) of every grouping factor."""
+    ds = cells.ds
+    return {
+        f: np.unique(np.asarray(ds[f].values).astype(str), return_inverse=True)[1]
+        for f in cells.factors
+    }
+
+
+def exact_combinations(cross: np.ndarray, tolerance: float = 1e-9) -> dict[int, np.ndarray]:
+    """Outcomes that are exact linear combinations of others, from pooled cross-products (K, K).
+
+    Outcomes are examined in order; one is *derived* when regressing it on the outcomes not yet
+    derived leaves a residual below ``tolerance`` times its variance. Returns ``{derived index:
+    weights (K,)}`` over the outcomes that are not derived (zero elsewhere).
+    """
+    k = cross.shape[0]
+    derived: list[int] = []
+    for i in range(k):
+        others = [j for j in range(k) if j != i and j not in derived]
+        if not others or cross[i, i] <= 0:
+            continue
+        coef, *_ = np.linalg.lstsq(cross[np.ix_(others, others)], cross[others, i], rcond=None)
+        if cross[i, i] - cross[others, i] @ coef <= tolerance * cross[i, i]:
+            derived.append(i)
+    independent = [j for j in range(k) if j not in derived]
+    out = {}
+    for i in derived:
+        coef, *_ = np.linalg.lstsq(
+            cross[np.ix_(independent, independent)], cross[independent, i], rcond=None
+        )
+        weights = np.zeros(k)
+        weights[independent] = coef
+        out[i] = weights
+    return out
+
+
+def shrinkage_target(syy: np.ndarray, dof: np.ndarray, codes: dict[str, np.ndarray]) -> np.ndarray:
+    """Prior guess (cell, arm, K, K) of each cell-arm's within covariance of the outcomes.
+
+    ``syy`` (cell, arm, K, K) are centred (or residual) cross-products, ``dof`` (cell, arm) their
+    degrees of freedom, ``codes`` the factor level index of every cell. Per arm and outcome, the log
+    variance is smoothed over the factors' main effects (weights: degrees of freedom; cells
+    with zero variance are left out of the fit); the guess is the arm's pooled correlation scaled by
+    those standard deviations. Outcomes found by :func:`exact_combinations` are given by their
+    identity, so the guess (and the shrunk covariance) keeps it exactly.
+    """
+    n_cells, n_arms, k = syy.shape[:3]
+    derived = exact_combinations(syy.sum(axis=(0, 1)))
+    ind = [j for j in range(k) if j not in derived]
+    mapping = np.zeros((len(ind), k))  # independent outcomes -> all outcomes
+    mapping[np.arange(len(ind)), ind] = 1.0
+    for i, weights in derived.items():
+        mapping[:, i] = weights[ind]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        var = np.diagonal(syy, axis1=-2, axis2=-1)[..., ind] / dof[..., None]
+    levels = {f: np.unique(c) for f, c in codes.items()}
+    sd = np.zeros((n_cells, n_arms, len(ind)))
+    for a in range(n_arms):
+        for j in range(len(ind)):
+            ok = (dof[:, a] > 0) & np.isfinite(var[:, a, j]) & (var[:, a, j] > 0)
+            if not ok.any():
+                continue
+            coef = smooth_log_on_factors(
+                np.log(var[ok, a, j])[:, None],
+                dof[ok, a],
+                {f: c[ok] for f, c in codes.items()},
+                levels,
+            )
+            sd[:, a, j] = np.exp(0.5 * predict_log(coef, codes)[:, 0])
+    pooled = syy.sum(axis=0)[:, ind][:, :, ind]  # (arm, I, I)
+    scale = np.sqrt(np.clip(np.diagonal(pooled, axis1=-2, axis2=-1), 0.0, None))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = np.nan_to_num(pooled / (scale[:, :, None] * scale[:, None, :]))
+    target_ind = sd[..., :, None] * corr[None] * sd[..., None, :]
+    return np.einsum("ik,caij,jl->cakl", mapping, target_ind, mapping)
+
+
+def variance_guess(cells: CellStats) -> np.ndarray:
+    """The variance (cell, arm, K) each cell-arm's within variance is shrunk toward (unadjusted).
+
+    The diagonal of :func:`shrinkage_target`: what a unit-level model with a scaled inverse
+    chi-square prior (``prior_df`` degrees of freedom around this guess) assumes before the data.
+    """
+    n, _, syy = within_cross_products(cells)
+    target = shrinkage_target(syy, np.maximum(n - 1.0, 0.0), factor_codes(cells))
+    return np.diagonal(target, axis1=-2, axis2=-1)
+
+
 def average_effect(effects: xr.Dataset, weights: xr.DataArray | None = None) -> xr.Dataset:
     """Weighted average of observed cells' effects and its standard error (no pooling).
 
@@ -153,24 +253,11 @@ def linear_combinations(
     Returns ``{derived outcome: {component: weight}}`` (weights rounded to 10 significant digits;
     components with zero weight omitted).
     """
-    ds = cells.ds
-    n = ds["n"].values
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = ds["sum_y"].values / n[..., None]
-    mean = np.nan_to_num(mean)
-    centred = ds["sum_yy"].values - n[..., None, None] * mean[..., :, None] * mean[..., None, :]
-    pooled = centred.sum(axis=(0, 1))
-    names = list(ds.outcome.values)
+    pooled = within_cross_products(cells)[2].sum(axis=(0, 1))
+    names = list(cells.ds.outcome.values)
     derived: dict[str, dict[str, float]] = {}
-    for i, name in enumerate(names):
-        others = [j for j in range(len(names)) if j != i and names[j] not in derived]
-        if not others or pooled[i, i] <= 0:
-            continue
-        a = pooled[np.ix_(others, others)]
-        b = pooled[others, i]
-        coef, *_ = np.linalg.lstsq(a, b, rcond=None)
-        residual = pooled[i, i] - b @ coef
-        if residual <= tolerance * pooled[i, i]:
-            weights = {names[j]: float(f"{c:.10g}") for j, c in zip(others, coef) if abs(c) > 1e-8}
-            derived[name] = weights
+    for i, weights in exact_combinations(pooled, tolerance).items():
+        derived[names[i]] = {
+            names[j]: float(f"{w:.10g}") for j, w in enumerate(weights) if abs(w) > 1e-8
+        }
     return derived

@@ -26,19 +26,22 @@ import pandas as pd
 import xarray as xr
 
 from bayesdecide.errors import BayesDecideError, SpecError
+from bayesdecide.model.baseline import baseline_draws
 from bayesdecide.model.diagnostics import diagnose
-from bayesdecide.model.hierarchical import build_model, level_dim
+from bayesdecide.model.hierarchical import build_model, model_priors
 from bayesdecide.model.inputs import (
     ModelInputs,
     assemble_outcomes,
     build_inputs,
     interaction_name,
 )
+from bayesdecide.model.posterior import posterior_dataset, sampled_variables
 from bayesdecide.model.priors import Prior, resolve_priors
+from bayesdecide.model.sampling import Draws, make_sampler
+from bayesdecide.model.structure import Structure, build_structure
 from bayesdecide.model.summary import table_from_summary
 from bayesdecide.spec import ExperimentSpec
 
-SAMPLERS = ("nutpie", "pymc")
 DEFAULT_SEED = 20_240_601
 _DEPENDENCIES = ("pymc", "pytensor", "arviz", "nutpie", "numpy", "xarray", "pandas", "numba")
 
@@ -374,76 +377,6 @@ def _to_table(data: Any, spec: ExperimentSpec | None, adjust: bool) -> tuple[xr.
     return cell_effects(cells, adjust=adjust), spec
 
 
-_COMPILED: dict[int, tuple[Any, Any]] = {}  # last compiled model, reused by the divergence retry
-
-
-def _sample(
-    model: Any,
-    *,
-    sampler: str,
-    draws: int,
-    tune: int,
-    chains: int,
-    seed: int,
-    target_accept: float,
-    progressbar: bool,
-    cores: int | None,
-    **options: Any,
-) -> az.InferenceData:
-    if sampler == "nutpie":
-        import nutpie
-
-        compiled = _COMPILED.get(id(model))
-        if compiled is None or compiled[0] is not model:
-            compiled = (model, nutpie.compile_pymc_model(model))
-            _COMPILED.clear()
-            _COMPILED[id(model)] = compiled
-        compiled = compiled[1]
-        idata = nutpie.sample(
-            compiled,
-            draws=draws,
-            tune=tune,
-            chains=chains,
-            seed=seed,
-            target_accept=target_accept,
-            progress_bar=progressbar,
-            cores=cores or min(chains, 2),
-            save_warmup=False,
-            **options,
-        )
-        return idata
-    if sampler == "pymc":
-        import pymc as pm
-
-        with model:
-            return pm.sample(
-                draws=draws,
-                tune=tune,
-                chains=chains,
-                cores=cores or min(chains, 2),
-                random_seed=seed,
-                target_accept=target_accept,
-                progressbar=progressbar,
-                compute_convergence_checks=False,
-                **options,
-            )
-    raise SpecError(f"sampler={sampler!r}: use one of {SAMPLERS}")
-
-
-def _attach_coords(idata: az.InferenceData, inputs: ModelInputs) -> az.InferenceData:
-    """Factor labels as coords along ``cell`` in the posterior (``tau.groupby('region')``)."""
-    post = idata.posterior
-    extra = {}
-    for f in inputs.factors:
-        extra[f] = ("cell", np.asarray(inputs.table[f].values).astype(str).astype(object))
-    idata.posterior = post.assign_coords(extra)
-    for g in inputs.groups:
-        dim = level_dim(g)
-        if dim in idata.posterior.dims:
-            idata.posterior = idata.posterior.assign_coords({dim: inputs.levels[g]})
-    return idata
-
-
 def fit(
     data_or_cells: Any,
     spec: ExperimentSpec | None = None,
@@ -488,7 +421,9 @@ def fit(
     draws, tune, chains, seed, target_accept:
         NUTS settings; the same seed gives identical draws.
     sampler:
-        ``"nutpie"`` (default, chosen by measurement; see benchmarks/fit_speed.py) or ``"pymc"``.
+        ``"nutpie"`` (default: nutpie on the log density compiled once per machine),
+        ``"nutpie-pytensor"`` (nutpie on the PyMC model, compiled per model) or ``"pymc"``
+        (PyMC's NUTS); all sample the same model. Chosen by measurement: benchmarks/fit_speed.py.
     progressbar:
         Show the sampler's progress.
     retry_target_accept:
@@ -513,9 +448,10 @@ def fit(
         centring=centring,
     )
     inputs = _inputs_from_options(table, options)
-    model = build_model(inputs, options["priors"], baseline=baseline)
+    resolved = model_priors(inputs, options["priors"])
+    structure = build_structure(inputs)
+    run = make_sampler(inputs, resolved, structure, sampler)
     settings = dict(
-        sampler=sampler,
         draws=draws,
         tune=tune,
         chains=chains,
@@ -525,8 +461,9 @@ def fit(
         cores=cores,
     )
     started = _dt.datetime.now(_dt.UTC)
-    idata = _sample(model, **settings, **sampler_options)
-    diag = diagnose(idata, _diag_vars(idata))
+    draws_ = run(**settings, **sampler_options)
+    idata = _posterior(draws_, inputs, structure, resolved, options, seed)
+    diag = diagnose(idata, sampled_variables(idata.posterior, resolved))
     retries: list[dict[str, Any]] = []
     if diag["divergences"] > 0 and retry_target_accept and retry_target_accept > target_accept:
         warnings.warn(
@@ -536,11 +473,11 @@ def fit(
         )
         retries.append({"target_accept": target_accept, "divergences": diag["divergences"]})
         settings["target_accept"] = retry_target_accept
-        idata = _sample(model, **settings, **sampler_options)
-        diag = diagnose(idata, _diag_vars(idata))
+        draws_ = run(**settings, **sampler_options)
+        idata = _posterior(draws_, inputs, structure, resolved, options, seed)
+        diag = diagnose(idata, sampled_variables(idata.posterior, resolved))
     if not diag["ok"]:
         warnings.warn(f"sampler diagnostics not all within thresholds: {diag}", stacklevel=2)
-    idata = _attach_coords(idata, inputs)
     lineage = {
         "data_fingerprint": table_fingerprint(table),
         "spec_fingerprint": spec.fingerprint() if spec is not None else None,
@@ -550,7 +487,10 @@ def fit(
         "seed": seed,
         "time": started.isoformat(),
         "sampler": sampler,
-        "settings": {k: v for k, v in settings.items() if k != "progressbar"},
+        "settings": {
+            "sampler": sampler,
+            **{k: v for k, v in settings.items() if k != "progressbar"},
+        },
         "retries": retries,
     }
     return Fit(
@@ -564,10 +504,21 @@ def fit(
     )
 
 
-def _diag_vars(idata: az.InferenceData) -> list[str]:
-    post = idata.posterior
-    skip = ("theta", "alpha_std", "alpha")
-    return [v for v in post.data_vars if v not in skip and not v.endswith("_log__")]
+def _posterior(
+    draws: Draws,
+    inputs: ModelInputs,
+    structure: Structure,
+    priors: Mapping[str, Prior],
+    options: Mapping[str, Any],
+    seed: int,
+) -> az.InferenceData:
+    """The labelled posterior (with exact control-baseline draws) and the sampler statistics."""
+    chains, n_draws = np.asarray(draws.params["mu"]).shape[:2]
+    alpha = None
+    if options.get("baseline", True) and inputs.ctrl_obs.any():
+        alpha = baseline_draws(inputs, chains, n_draws, seed)
+    posterior = posterior_dataset(inputs, structure, priors, draws.params, alpha)
+    return az.InferenceData(posterior=posterior, sample_stats=draws.sample_stats)
 
 
 def fit_summary(
@@ -618,12 +569,13 @@ def prior_predictive(
         centring="noncentred",
     )
     inputs = _inputs_from_options(table, options)
-    model = build_model(inputs, options["priors"], baseline=False)
-    idata = pm.sample_prior_predictive(
-        draws=draws, model=model, var_names=["tau"], random_seed=seed
-    )
-    idata = _attach_coords(az.InferenceData(posterior=idata.prior), inputs)
-    return idata.posterior["tau"]
+    resolved = model_priors(inputs, options["priors"])
+    model = build_model(inputs, resolved)
+    free = [rv.name for rv in model.free_RVs]
+    prior = pm.sample_prior_predictive(draws=draws, model=model, var_names=free, random_seed=seed)
+    params = {name: np.asarray(prior.prior[name].values) for name in free}
+    posterior = posterior_dataset(inputs, build_structure(inputs), resolved, params)
+    return posterior["tau"]
 
 
 class FitError(BayesDecideError):

@@ -1,4 +1,4 @@
-"""The hierarchical treatment-effect model on an EffectTable (cell statistics).
+"""The hierarchical treatment-effect model on an EffectTable (cell statistics), as a PyMC model.
 
 For every cell ``c`` and outcome ``k`` (standardised units, see :mod:`bayesdecide.model.inputs`)::
 
@@ -8,11 +8,9 @@ For every cell ``c`` and outcome ``k`` (standardised units, see :mod:`bayesdecid
     e[c, k]    ~ sigma_cell[k] * StudentT(cell_nu)  (heavy-tailed cell deviations)
     tau[c, k]  = s[c, k] * S[k] * theta[c, k]       (original units, Deterministic)
 
-Each element is partially non-centred, ``u = sigma**(1 - w) * z`` with ``z ~ N(0, sigma**w)``,
-with a weight ``w`` from the information the data hold about it (``centring="auto"``: centred where
-the data pin it down well against its spread, half-centred otherwise; see
-:mod:`bayesdecide.model.inputs`). Spreads have
-boundary-avoiding Gamma(2) priors by default (:mod:`bayesdecide.model.priors`).
+The level effects are written through orthonormal zero-sum contrasts and every element is partially
+non-centred (:mod:`bayesdecide.model.structure`); spreads have boundary-avoiding Gamma(2) priors by
+default (:mod:`bayesdecide.model.priors`).
 
 Likelihood (joint over outcomes): with ``L_c = chol(effect_cov_c)`` in standardised units,
 ``L_c^{-1} effect_c ~ Normal(L_c^{-1} theta_c, 1)``, which is exactly
@@ -20,10 +18,11 @@ Likelihood (joint over outcomes): with ``L_c = chol(effect_cov_c)`` in standardi
 Cells without an estimate (one arm empty) have no likelihood term; their ``tau`` is predicted from
 the hierarchy.
 
-Control-arm baselines: ``control_mean[c, k] ~ Normal(alpha[c, k], control_se[c, k])`` with
-``alpha`` weakly pooled per outcome (``alpha_std ~ Normal(a[k], 2)``, ``a[k] ~ Normal(0, 2)`` on the
-outcome's standardised control scale). The baselines do not enter ``tau``; they are there for
-relative lifts and for decisions that need levels.
+The default sampler does not run this graph: it runs the same density compiled once
+(:mod:`bayesdecide.model.kernel`, tested equal to ``model.logp()``). This model is the reference
+definition, and what ``sampler="pymc"`` / ``"nutpie-pytensor"``, the prior predictive and the
+unit-level path use. The control-arm baselines are not part of it: their posterior is Gaussian in
+closed form (:mod:`bayesdecide.model.baseline`).
 """
 
 from __future__ import annotations
@@ -37,6 +36,7 @@ import pytensor.tensor as pt
 
 from bayesdecide.model.inputs import ModelInputs, interaction_name
 from bayesdecide.model.priors import Prior, resolve_priors
+from bayesdecide.model.structure import Structure, build_structure, cell_effects_from
 
 
 def level_dim(group: str) -> str:
@@ -49,20 +49,27 @@ def modelled_dim(inputs: ModelInputs) -> str:
     return "outcome" if not inputs.derived else "modelled_outcome"
 
 
+def model_priors(
+    inputs: ModelInputs, priors: Mapping[str, Prior | Mapping[str, Any]] | None = None
+) -> dict[str, Prior]:
+    """The model's priors: defaults merged with ``priors`` (user wins), validated."""
+    return resolve_priors(
+        inputs.factors, [interaction_name(m) for m in inputs.interactions], priors
+    )
+
+
 def build_model(
-    inputs: ModelInputs,
-    priors: Mapping[str, Prior | Mapping[str, Any]] | None = None,
-    *,
-    baseline: bool = True,
+    inputs: ModelInputs, priors: Mapping[str, Prior | Mapping[str, Any]] | None = None
 ) -> pm.Model:
     """The PyMC model for ``inputs`` (see module docstring). Priors by name override defaults."""
-    inter_names = [interaction_name(m) for m in inputs.interactions]
-    pri = resolve_priors(inputs.factors, inter_names, priors)
+    pri = model_priors(inputs, priors)
+    st = build_structure(inputs)
     kdim = modelled_dim(inputs)
     coords: dict[str, list[str]] = {
         "cell": inputs.cells,
         "outcome": inputs.outcomes,
         "obs_cell": [inputs.cells[i] for i in inputs.obs_cells],
+        "contrast": st.contrast_labels,
     }
     if kdim != "outcome":
         coords[kdim] = inputs.independent
@@ -70,79 +77,50 @@ def build_model(
         coords[level_dim(g)] = inputs.levels[g]
 
     with pm.Model(coords=coords) as model:
-        theta = add_structure(inputs, pri, kdim)
-
+        theta = add_structure(inputs, pri, kdim, st)
         scale = pt.as_tensor_variable(inputs.scale)
-        tau_ind = theta * scale
-        pm.Deterministic("tau", _assemble(tau_ind, inputs), dims=("cell", "outcome"))
-
+        pm.Deterministic("tau", _assemble(theta * scale, inputs), dims=("cell", "outcome"))
         theta_obs = theta[inputs.obs_cells]
         mean = (pt.as_tensor_variable(inputs.whiten) * theta_obs[:, None, :]).sum(axis=-1)
         pm.Normal("effect_whitened", mu=mean, sigma=1.0, observed=inputs.z, dims=("obs_cell", kdim))
-
-        if baseline and inputs.ctrl_obs.any():
-            a = pm.Normal("alpha_mean", 0.0, 2.0, dims=kdim)
-            alpha_std = pm.Normal("alpha_std", mu=a, sigma=2.0, dims=("cell", kdim))
-            rows, cols = np.nonzero(inputs.ctrl_obs)
-            pm.Normal(
-                "control_observed",
-                mu=alpha_std[rows, cols],
-                sigma=inputs.ctrl_se_std[rows, cols],
-                observed=inputs.ctrl_std[rows, cols],
-            )
-            alpha_ind = alpha_std * inputs.ctrl_scale[None, :] + inputs.ctrl_center[None, :]
-            pm.Deterministic("alpha", _assemble(alpha_ind, inputs), dims=("cell", "outcome"))
     return model
 
 
-def add_structure(inputs: ModelInputs, pri: Mapping[str, Prior], kdim: str) -> pt.TensorVariable:
-    """Add mu, factor/interaction effects and cell deviations to the current model; return theta.
+def spread(prior: Prior, name: str, kdim: str, size: int) -> Any:
+    """A spread per modelled outcome: the prior's random variable, or a constant if ``Fixed``."""
+    if prior.family == "Fixed":
+        return pt.as_tensor_variable(np.full(size, prior.kwargs["value"]))
+    return prior.create(name, dims=kdim)
 
-    ``theta`` (cell, kdim) is a Deterministic in standardised units. Shared by the cell-statistics
+
+def add_structure(
+    inputs: ModelInputs, pri: Mapping[str, Prior], kdim: str, st: Structure | None = None
+) -> pt.TensorVariable:
+    """Add mu, spreads, contrast coordinates and cell deviations to the current model; return theta.
+
+    Free variables: ``mu`` (kdim), ``sigma_<group>`` and ``sigma_cell`` (kdim), ``cell_nu`` unless
+    fixed, ``z_levels`` (contrast, kdim) and ``z_cell`` (cell, kdim); Deterministics ``u_<group>``
+    (level effects) and ``theta`` (cell, kdim), standardised units. Shared by the cell-statistics
     model and the unit-level model so both pool with exactly the same structure and priors.
     """
+    st = st or build_structure(inputs)
+    k = len(inputs.independent)
     mu = pri["mu"].create("mu", dims=kdim)
-    theta = pt.zeros((len(inputs.cells), len(inputs.independent))) + mu[None, :]
-    members_of = {interaction_name(m): m for m in inputs.interactions}
-    for g in inputs.groups:
-        sigma = pri[f"sigma_{g}"].create(f"sigma_{g}", dims=kdim)
-        # sum-to-zero level effects (mu is the grand mean, no mu/u ridge); an interaction sums to
-        # zero along every member's margin, so it cannot absorb main effects (no u/v ridge).
-        # Partially non-centred with the outcome's mean centring weight over the levels (one
-        # sigma per outcome along the zero-sum axes).
-        w = centring_weight(inputs.centred[g])
-        members = members_of.get(g, (g,))
-        shape = [len(inputs.levels[m]) for m in members]
-        z = pm.ZeroSumNormal(
-            f"z_{g}",
-            sigma=(sigma**w).reshape((-1, *[1] * len(members))),
-            shape=(len(inputs.independent), *shape),
-            n_zerosum_axes=len(shape),
-        )
-        z_flat = z.reshape((len(inputs.independent), -1))
-        u = pm.Deterministic(
-            f"u_{g}", (z_flat * (sigma ** (1.0 - w))[:, None]).T, dims=(level_dim(g), kdim)
-        )
-        theta = theta + u[inputs.codes[g]]
-    sigma_cell = pri["sigma_cell"].create("sigma_cell", dims=kdim)
+    sigmas = [spread(pri[f"sigma_{g}"], f"sigma_{g}", kdim, k) for g in st.groups]
+    z_levels = None
+    if st.n_contrasts:
+        level_sd = pt.stack(sigmas)[st.group_of_contrast] ** st.contrast_weight
+        z_levels = pm.Normal("z_levels", 0.0, sigma=level_sd, dims=("contrast", kdim))
+    sigma_cell = spread(pri["sigma_cell"], "sigma_cell", kdim, k)
     nu = pri["cell_nu"].create("cell_nu")
-    w_cell = np.asarray(inputs.centred["cell"], dtype=float)  # (cell, kdim) centring weights
     z_cell = pm.StudentT(
-        "z_cell", nu=nu, mu=0.0, sigma=sigma_cell[None, :] ** w_cell, dims=("cell", kdim)
+        "z_cell", nu=nu, mu=0.0, sigma=sigma_cell[None, :] ** st.cell_weight, dims=("cell", kdim)
     )
-    e_cell = z_cell * sigma_cell[None, :] ** (1.0 - w_cell)
-    theta = pm.Deterministic("theta", theta + e_cell, dims=("cell", kdim))
-    return theta
-
-
-def centring_weight(centred: np.ndarray) -> np.ndarray:
-    """Per-outcome centring weight in [0, 1]: the mean of a (levels, K) array of weights.
-
-    ``u = sigma**(1 - w) * z`` with ``z ~ N(0, sigma**w)``: ``w = 1`` is the centred and ``w = 0``
-    the non-centred parameterisation; values between are partially non-centred (Papaspiliopoulos,
-    Roberts and Skold 2007).
-    """
-    return np.asarray(centred, dtype=float).mean(axis=0)
+    theta, coef, _ = cell_effects_from(st, mu, sigmas, z_levels, sigma_cell, z_cell, xp=pt)
+    for g in st.groups:
+        u = pt.dot(st.bases[g], coef[st.contrasts[g]]) if st.n_contrasts else pt.zeros((1, k))
+        pm.Deterministic(f"u_{g}", u, dims=(level_dim(g), kdim))
+    return pm.Deterministic("theta", theta, dims=("cell", kdim))
 
 
 def _assemble(ind: pt.TensorVariable, inputs: ModelInputs) -> pt.TensorVariable:
@@ -163,4 +141,12 @@ def assembly_matrix(inputs: ModelInputs) -> np.ndarray:
     return m
 
 
-__all__ = ["add_structure", "assembly_matrix", "build_model", "level_dim", "modelled_dim"]
+__all__ = [
+    "add_structure",
+    "assembly_matrix",
+    "build_model",
+    "level_dim",
+    "model_priors",
+    "modelled_dim",
+    "spread",
+]

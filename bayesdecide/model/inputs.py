@@ -38,6 +38,7 @@ import numpy as np
 import xarray as xr
 
 from bayesdecide.errors import DataValidationError, SpecError
+from bayesdecide.smoothing import predict_log, smooth_log_on_factors
 
 _MISSING_VAR = 1e8  # variance (standardised units) standing in for a missing estimate
 _NULL_TOL = 1e-9
@@ -107,33 +108,6 @@ def _factor_levels(table: xr.Dataset, factor: str) -> tuple[list[str], np.ndarra
     values = [str(v) for v in table[factor].values]
     levels = list(dict.fromkeys(values))
     return levels, np.array([levels.index(v) for v in values], dtype=np.int64)
-
-
-def _smooth_log_scale(
-    log_s: np.ndarray, weights: np.ndarray, codes: dict[str, np.ndarray], levels: dict[str, list]
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Weighted ridge fit of log sd on factor main effects; returns fitted values and coefficients."""
-    factors = list(codes)
-    c = log_s.shape[0]
-    cols = [np.ones((c, 1))]
-    for f in factors:
-        onehot = np.zeros((c, len(levels[f])))
-        onehot[np.arange(c), codes[f]] = 1.0
-        cols.append(onehot)
-    x = np.concatenate(cols, axis=1)
-    p = x.shape[1]
-    ridge = np.full(p, 1e-3)
-    ridge[0] = 0.0
-    w = weights / weights.sum()
-    xtwx = x.T @ (w[:, None] * x) + np.diag(ridge)
-    coef = np.linalg.solve(xtwx, x.T @ (w[:, None] * log_s))  # (p, K)
-    fitted = x @ coef
-    out = {"intercept": coef[0]}
-    start = 1
-    for f in factors:
-        out[f] = coef[start : start + len(levels[f])]
-        start += len(levels[f])
-    return fitted, out
 
 
 def _find_derived(
@@ -318,14 +292,13 @@ def build_inputs(
             if g.sum() == 0:
                 continue
             if factors and g.sum() > 1:
-                fitted, coef = _smooth_log_scale(
+                coef = smooth_log_on_factors(
                     np.log(raw_s[g, j])[:, None],
                     n_units[g],
                     {f: codes[f][g] for f in factors},
                     levels,
                 )
-                full_fit = coef["intercept"][0] + sum(coef[f][codes[f], 0] for f in factors)
-                s_unit[:, j] = np.exp(full_fit)
+                s_unit[:, j] = np.exp(predict_log(coef, {f: codes[f] for f in factors})[:, 0])
                 for key, val in coef.items():
                     s_coef.setdefault(
                         key, np.zeros((val.shape[0], ki)) if key != "intercept" else np.zeros(ki)

@@ -1,23 +1,29 @@
-"""Unit-level path for small data: exact likelihoods per row, same factor structure on the effect.
+"""Unit-level path for small data: exact likelihoods per row, the same hierarchy on the effect.
 
-For outcome ``y`` with family ``F`` and link ``g`` (one model per outcome)::
+For outcome ``y`` with family ``F`` and link ``g`` (one model per outcome), unit ``i`` in cell ``c``::
 
-    g(E[y_i]) = a[c_i] + b[c_i] * T_i
-    b[c] = theta[c] * s[c] * S / g'(mean_c)      theta: the cell-statistics model's structure
-                                                 (mu + factor effects + cell deviation, same
-                                                 priors, same standardised scale s[c] * S)
-    a[c] = a0 + sigma_a * z_a[c]                 (weakly pooled baselines on the link scale)
+    y_i ~ F(mean = m0[c] if control, m1[c] = m0[c] + tau[c] if treated)
+    tau[c] = theta[c] * s[c] * S     additive ITT effect; theta: the cell-statistics model's
+                                     structure (same priors, same standardised scale)
 
-Families: ``normal`` / ``studentt`` (identity link, per-cell residual sd), ``bernoulli`` (logit),
-``poisson`` / ``negbinomial`` (log). The additive (ITT) effect of cell ``c`` per draw is
-``g^{-1}(a[c] + b[c]) - g^{-1}(a[c])``: with only cell-level predictors every unit of a cell has
-the same conditional means, so this is the mean over the cell's units of
-``E[y | T=1] - E[y | T=0]``. The standardised scale is carried to the link scale by the delta
-method, so both paths put about the same prior on the additive effect.
+Families and links: ``normal`` / ``studentt`` (identity; a residual variance per cell and arm with
+the cell path's shrinkage as its prior, see :func:`bayesdecide.effects.variance_guess`),
+``bernoulli`` (logit), ``poisson`` / ``negbinomial`` (log). The hierarchy sits on the additive
+effect, as in the cell-statistics path, so the two models differ only in the likelihood (exact here,
+normal on cell means there) and can be compared cell by cell. ``a`` and ``b`` (Deterministics) are
+the control arm's linear predictor and the treatment coefficient on the link scale; per draw
+``tau = g^{-1}(a + b) - g^{-1}(a)``.
 
-This path costs O(rows) per gradient; use it to check the cell-statistics model on small data
-(it agrees within Monte Carlo error plus a fraction of the posterior sd) or for outcomes whose
-sampling distribution is far from normal in small cells.
+The control and treated means of a cell are placed by one free parameter per cell given ``tau``
+(:func:`_arm_means`), so both stay inside the outcome's support (probabilities in (0, 1), positive
+rates) for every effect the hierarchy proposes: the effect's prior is the hierarchy's, untruncated,
+and the sampler meets no wall. That parameter has a weak prior, independent per cell, centred on
+the overall mean; the control means are not pooled. The cell path's effect estimate is a difference
+of arm means, which leaves every cell's control mean free; pooling them here would let the
+baselines' structure move the effects and the two paths would no longer estimate the same thing.
+
+This path costs O(rows) per gradient; use it to check the cell-statistics model on small data or
+for outcomes whose sampling distribution is far from normal in small cells.
 """
 
 from __future__ import annotations
@@ -34,9 +40,10 @@ import pytensor.tensor as pt
 import xarray as xr
 
 from bayesdecide.errors import DataValidationError, SpecError
-from bayesdecide.model.hierarchical import add_structure, level_dim
-from bayesdecide.model.inputs import build_inputs, interaction_name
-from bayesdecide.model.priors import resolve_priors
+from bayesdecide.model.hierarchical import add_structure, level_dim, model_priors
+from bayesdecide.model.inputs import build_inputs
+from bayesdecide.model.sampling import sample_pymc_model
+from bayesdecide.model.structure import build_structure
 from bayesdecide.spec import ExperimentSpec, OutcomeKind
 
 FAMILIES = ("normal", "studentt", "bernoulli", "poisson", "negbinomial")
@@ -45,6 +52,37 @@ _DEFAULT_FAMILY = {
     OutcomeKind.BINARY: "bernoulli",
     OutcomeKind.COUNT: "poisson",
 }
+_SMOOTH = 1e-3  # smooths |tau| at 0 (probabilities within 5e-4 of 0 or 1 are left out)
+_LINK = {
+    "normal": "identity",
+    "studentt": "identity",
+    "bernoulli": "logit",
+    "poisson": "log",
+    "negbinomial": "log",
+}
+
+
+def _link(link: str, mean: Any) -> Any:
+    return {"identity": lambda v: v, "logit": pm.math.logit, "log": pt.log}[link](mean)
+
+
+def _arm_means(link: str, tau: Any, center: float, spread: float) -> tuple[Any, Any]:
+    """Control and treated means per cell, ``m1 = m0 + tau``, both inside the outcome's support.
+
+    A free ``a_raw[c] ~ Normal(center, 2 x spread)`` (independent per cell) places the pair:
+    identity link, ``m0 = a_raw``; logit, the mean of the two probabilities is
+    ``h + (1 - 2h) sigmoid(a_raw)`` with ``h = sqrt(tau^2 + eps^2) / 2``; log, the mean of the two
+    rates is ``sqrt(tau^2 / 4 + exp(2 a_raw))``. At ``tau = 0`` each is ``g^{-1}(a_raw)``.
+    """
+    raw = pm.Normal("a_raw", center, 2.0 * spread, dims="cell")
+    if link == "identity":
+        return raw, raw + tau
+    if link == "logit":
+        half = pt.sqrt(tau**2 + _SMOOTH**2) / 2
+        mid = half + (1 - 2 * half) * pm.math.sigmoid(raw)
+    else:
+        mid = pt.sqrt(tau**2 / 4 + pt.exp(2 * raw))
+    return mid - tau / 2, mid + tau / 2
 
 
 def build_unit_model(
@@ -59,14 +97,11 @@ def build_unit_model(
 ) -> tuple[pm.Model, list[str]]:
     """The unit-level PyMC model of one outcome; returns the model and the cell labels.
 
-    The treatment coefficient has exactly the structure and priors of the cell-statistics model
-    (:func:`~bayesdecide.model.hierarchical.add_structure` on the same standardised inputs). On a
-    non-identity link the standardised scale is carried to the link scale by the delta method
-    (``d p = p (1 - p) d logit p``, ``d rate = rate d log rate``), so the two paths put
-    approximately the same prior on the additive effect.
+    The additive effect has exactly the structure and priors of the cell-statistics model
+    (:func:`~bayesdecide.model.hierarchical.add_structure` on the same standardised inputs).
     """
     from bayesdecide.data.cells import CELL_SEPARATOR, cell_stats
-    from bayesdecide.effects import cell_effects
+    from bayesdecide.effects import cell_effects, variance_guess
 
     kind = spec.outcome(outcome).kind
     family = family or _DEFAULT_FAMILY[kind]
@@ -84,68 +119,71 @@ def build_unit_model(
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        table = cell_effects(cell_stats(data, sub_spec, single_arm_cells="keep"), adjust=False)
+        stats = cell_stats(data, sub_spec, single_arm_cells="keep")
+    table = cell_effects(stats, adjust=False)
     inputs = build_inputs(table, outcomes=[outcome], factors=factors, interactions=interactions)
-    pri = resolve_priors(factors, [interaction_name(m) for m in inputs.interactions], priors)
+    pri = model_priors(inputs, priors)
+    st = build_structure(inputs)
 
     frame = data[[spec.treatment, outcome, *factors]]
-    t = (frame[spec.treatment].to_numpy() == spec.arms[1]).astype(float)
+    treated = (frame[spec.treatment].to_numpy() == spec.arms[1]).astype(np.int64)
     y = frame[outcome].to_numpy(dtype=float)
     labels = frame[factors].astype(str).agg(CELL_SEPARATOR.join, axis=1)
     cells = inputs.cells
-    cell_idx = pd.Categorical(labels, categories=cells).codes
+    cell_idx = pd.Categorical(labels, categories=cells).codes.astype(np.int64)
     if np.any(cell_idx < 0):
         raise DataValidationError("rows whose group labels match no cell of the cell statistics")
 
-    identity = family in ("normal", "studentt")
-    mean_c = np.bincount(cell_idx, weights=y, minlength=len(cells)) / np.maximum(
-        np.bincount(cell_idx, minlength=len(cells)), 1
-    )
-    if identity:
-        deriv = np.ones(len(cells))
-    elif family == "bernoulli":
-        p = np.clip(mean_c, 0.02, 0.98)
-        deriv = p * (1 - p)
-    else:
-        deriv = np.maximum(mean_c, 1e-3)
-    link_scale = inputs.scale[:, 0] / deriv
+    link = _LINK[family]
     sd = float(np.std(y)) or 1.0
-    coords: dict[str, Any] = {"cell": cells, "outcome": [outcome]}
+    if link == "identity":
+        center, spread = float(np.mean(y)), sd
+    elif link == "logit":
+        pbar = float(np.clip(np.mean(y), 1e-3, 1 - 1e-3))
+        center, spread = float(np.log(pbar / (1 - pbar))), 1.0
+    else:
+        center, spread = float(np.log(max(np.mean(y), 1e-3))), 1.0
+    coords: dict[str, Any] = {
+        "cell": cells,
+        "outcome": [outcome],
+        "arm": list(spec.arms),
+        "contrast": st.contrast_labels,
+    }
     for g in inputs.groups:
         coords[level_dim(g)] = inputs.levels[g]
+    control, treated_rows = treated == 0, treated == 1
+    c0, c1 = cell_idx[control], cell_idx[treated_rows]
+    y0, y1 = y[control], y[treated_rows]
     with pm.Model(coords=coords) as model:
-        theta = add_structure(inputs, pri, "outcome")
-        b = pm.Deterministic("b", theta[:, 0] * link_scale, dims="cell")
-        if identity:
-            a0 = pm.Normal("a0", float(np.mean(y)), 2 * sd)
-        elif family == "bernoulli":
-            pbar = np.clip(np.mean(y), 1e-3, 1 - 1e-3)
-            a0 = pm.Normal("a0", float(np.log(pbar / (1 - pbar))), 2.0)
-        else:
-            a0 = pm.Normal("a0", float(np.log(max(np.mean(y), 1e-3))), 2.0)
-        sigma_a = pm.HalfNormal("sigma_a", 2.0 * (sd if identity else 1.0))
-        z_a = pm.Normal("z_a", 0.0, 1.0, dims="cell")
-        a = pm.Deterministic("a", a0 + sigma_a * z_a, dims="cell")
-        eta = a[cell_idx] + b[cell_idx] * t
-        if identity:
-            sig = pm.HalfNormal("sigma_y", 2 * sd, dims="cell")
+        theta = add_structure(inputs, pri, "outcome", st)
+        tau = pm.Deterministic("tau", theta[:, 0] * inputs.scale[:, 0], dims="cell")
+        m0, m1 = _arm_means(link, tau, center, spread)
+        a = pm.Deterministic("a", _link(link, m0), dims="cell")
+        pm.Deterministic("b", _link(link, m1) - a, dims="cell")
+        if family in ("normal", "studentt"):
+            # the cell path's shrinkage of each cell-arm variance as a prior: scaled
+            # inverse chi-square with prior_df degrees of freedom around the same guess
+            df0 = float(table.attrs["prior_df"])
+            guess = np.maximum(variance_guess(stats)[..., 0], 1e-6 * sd**2)  # (cell, arm)
+            var_y = pm.InverseGamma("var_y", df0 / 2, df0 * guess / 2, dims=("cell", "arm"))
+            sd0, sd1 = pt.sqrt(var_y[c0, 0]), pt.sqrt(var_y[c1, 1])
             if family == "normal":
-                pm.Normal("y", eta, sig[cell_idx], observed=y)
+                pm.Normal("y_control", m0[c0], sd0, observed=y0)
+                pm.Normal("y_treated", m1[c1], sd1, observed=y1)
             else:
                 nu = pm.Gamma("nu", 2.0, 0.1)
-                pm.StudentT("y", nu=nu, mu=eta, sigma=sig[cell_idx], observed=y)
-            tau = b
+                pm.StudentT("y_control", nu=nu, mu=m0[c0], sigma=sd0, observed=y0)
+                pm.StudentT("y_treated", nu=nu, mu=m1[c1], sigma=sd1, observed=y1)
         elif family == "bernoulli":
-            pm.Bernoulli("y", logit_p=eta, observed=y)
-            tau = pm.math.sigmoid(a + b) - pm.math.sigmoid(a)
+            pm.Bernoulli("y_control", p=m0[c0], observed=y0)
+            pm.Bernoulli("y_treated", p=m1[c1], observed=y1)
+        elif family == "poisson":
+            pm.Poisson("y_control", m0[c0], observed=y0)
+            pm.Poisson("y_treated", m1[c1], observed=y1)
         else:
-            if family == "poisson":
-                pm.Poisson("y", pt.exp(eta), observed=y)
-            else:
-                alpha = pm.Gamma("nb_alpha", 2.0, 0.5)
-                pm.NegativeBinomial("y", mu=pt.exp(eta), alpha=alpha, observed=y)
-            tau = pt.exp(a + b) - pt.exp(a)
-        pm.Deterministic("tau", tau, dims="cell")
+            alpha = pm.Gamma("nb_alpha", 2.0, 0.5)
+            pm.NegativeBinomial("y_control", mu=m0[c0], alpha=alpha, observed=y0)
+            pm.NegativeBinomial("y_treated", mu=m1[c1], alpha=alpha, observed=y1)
     return model, cells
 
 
@@ -171,10 +209,9 @@ def fit_unit_level(
     """Fit the unit-level model of one outcome; return (``tau`` (chain, draw, cell), idata).
 
     Effects are additive per assigned unit in the outcome's units (probability for binary
-    outcomes), comparable with ``Fit.tau.sel(outcome=outcome)``.
+    outcomes), comparable with ``Fit.tau.sel(outcome=outcome)``. ``sampler`` is ``"nutpie"``
+    (PyTensor-compiled) or ``"pymc"``.
     """
-    from bayesdecide.fit import _sample
-
     model, _ = build_unit_model(
         data,
         spec,
@@ -184,7 +221,7 @@ def fit_unit_level(
         interactions=interactions,
         priors=priors,
     )
-    idata = _sample(
+    idata = sample_pymc_model(
         model,
         sampler=sampler,
         draws=draws,

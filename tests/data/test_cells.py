@@ -119,8 +119,12 @@ def test_adjustment_shrinks_variance(retention):
     cells = cell_stats(retention.data, retention.spec, single_arm_cells="keep")
     raw = cell_effects(cells, adjust=False)
     adjusted = cell_effects(cells, adjust=True)
-    var = lambda e: e["effect_cov"].sel(outcome="net_margin", outcome_b="net_margin").sum()  # noqa: E731
-    assert float(var(adjusted)) < 0.7 * float(var(raw))
+    # variance of the experiment-mix average effect (an unweighted sum over cells would be
+    # dominated by the nine-customer Enterprise cells, whose variance is mostly the shrinkage prior)
+    share = (raw["n_control"] + raw["n_treatment"]) / (raw["n_control"] + raw["n_treatment"]).sum()
+    net = {"outcome": "net_margin", "outcome_b": "net_margin"}
+    var = lambda e: (share**2 * e["effect_cov"].sel(net)).sum()  # noqa: E731
+    assert float(var(adjusted)) < 0.65 * float(var(raw))
     # symmetric, and positive definite over the components (net margin is their exact sum)
     obs = adjusted["effect_cov"].where(adjusted["observed"], drop=True)
     assert np.allclose(obs.values, np.swapaxes(obs.values, -1, -2))
