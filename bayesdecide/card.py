@@ -196,7 +196,9 @@ SCHEMA = Table(
                 chains=Key(int, doc="number of chains"),
                 seed=Key(int, doc="random seed of the sampler"),
                 target_accept=Key(float, doc="NUTS target acceptance rate"),
-                sampler=Key(str, doc="sampler backend, e.g. 'pymc' or 'nutpie'"),
+                sampler=Key(
+                    str, doc="sampler: 'nutpie' (default), 'nutpie-pytensor' or 'pymc'"
+                ),
             ),
         ),
         "value": Key(
