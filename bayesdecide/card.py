@@ -196,9 +196,7 @@ SCHEMA = Table(
                 chains=Key(int, doc="number of chains"),
                 seed=Key(int, doc="random seed of the sampler"),
                 target_accept=Key(float, doc="NUTS target acceptance rate"),
-                sampler=Key(
-                    str, doc="sampler: 'nutpie' (default), 'nutpie-pytensor' or 'pymc'"
-                ),
+                sampler=Key(str, doc="sampler: 'nutpie' (default), 'nutpie-pytensor' or 'pymc'"),
             ),
         ),
         "value": Key(

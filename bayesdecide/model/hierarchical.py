@@ -34,7 +34,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from bayesdecide.model.inputs import ModelInputs, interaction_name
+from bayesdecide.model.inputs import ModelInputs, assembly_matrix, interaction_name
 from bayesdecide.model.priors import Prior, resolve_priors
 from bayesdecide.model.structure import Structure, build_structure, cell_effects_from
 
@@ -130,20 +130,8 @@ def _assemble(ind: pt.TensorVariable, inputs: ModelInputs) -> pt.TensorVariable:
     return pt.dot(ind, pt.as_tensor_variable(assembly_matrix(inputs)))
 
 
-def assembly_matrix(inputs: ModelInputs) -> np.ndarray:
-    """(K_ind, K) matrix taking modelled outcomes to all outcomes (derived ones combined)."""
-    m = np.zeros((len(inputs.independent), len(inputs.outcomes)))
-    for j, o in enumerate(inputs.outcomes):
-        if o in inputs.independent:
-            m[inputs.independent.index(o), j] = 1.0
-        else:
-            m[:, j] = inputs.derive_weights[inputs.derived.index(o)]
-    return m
-
-
 __all__ = [
     "add_structure",
-    "assembly_matrix",
     "build_model",
     "level_dim",
     "model_priors",

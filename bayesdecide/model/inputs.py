@@ -423,15 +423,28 @@ def build_inputs(
     )
 
 
+def assembly_matrix(inputs: ModelInputs) -> np.ndarray:
+    """(K_ind, K) matrix taking modelled outcomes to all outcomes (derived ones combined)."""
+    m = np.zeros((len(inputs.independent), len(inputs.outcomes)))
+    for j, o in enumerate(inputs.outcomes):
+        if o in inputs.independent:
+            m[inputs.independent.index(o), j] = 1.0
+        else:
+            m[:, j] = inputs.derive_weights[inputs.derived.index(o)]
+    return m
+
+
 def assemble_outcomes(ind: np.ndarray, inputs: ModelInputs) -> np.ndarray:
-    """Put independent-outcome values (..., K_ind) and their derived combinations in table order."""
+    """Put modelled-outcome values (..., K_ind) and their derived combinations in table order."""
     if not inputs.derived:
         return ind
-    der = ind @ inputs.derive_weights.T
-    order = {o: i for i, o in enumerate(inputs.independent)}
-    dorder = {o: i for i, o in enumerate(inputs.derived)}
-    parts = [ind[..., order[o]] if o in order else der[..., dorder[o]] for o in inputs.outcomes]
-    return np.stack(parts, axis=-1)
+    return ind @ assembly_matrix(inputs)
 
 
-__all__ = ["ModelInputs", "assemble_outcomes", "build_inputs", "interaction_name"]
+__all__ = [
+    "ModelInputs",
+    "assemble_outcomes",
+    "assembly_matrix",
+    "build_inputs",
+    "interaction_name",
+]
