@@ -36,7 +36,7 @@ from bayesdecide.model.inputs import (
     interaction_name,
 )
 from bayesdecide.model.posterior import posterior_dataset, sampled_variables
-from bayesdecide.model.priors import Prior, resolve_priors
+from bayesdecide.model.priors import Prior
 from bayesdecide.model.sampling import Draws, make_sampler
 from bayesdecide.model.structure import Structure, build_structure
 from bayesdecide.model.summary import table_from_summary
@@ -227,11 +227,7 @@ class Fit:
         return da
 
     def _fixed_nu(self) -> float:
-        pri = resolve_priors(
-            self.inputs.factors,
-            [interaction_name(m) for m in self.inputs.interactions],
-            self.options.get("priors"),
-        )
+        pri = model_priors(self.inputs, self.options.get("priors"))
         return float(pri["cell_nu"].kwargs.get("value", 4.0))
 
     # ------------------------------------------------------------- save/load
@@ -570,11 +566,12 @@ def prior_predictive(
     )
     inputs = _inputs_from_options(table, options)
     resolved = model_priors(inputs, options["priors"])
-    model = build_model(inputs, resolved)
+    structure = build_structure(inputs)
+    model = build_model(inputs, resolved, structure)
     free = [rv.name for rv in model.free_RVs]
     prior = pm.sample_prior_predictive(draws=draws, model=model, var_names=free, random_seed=seed)
     params = {name: np.asarray(prior.prior[name].values) for name in free}
-    posterior = posterior_dataset(inputs, build_structure(inputs), resolved, params)
+    posterior = posterior_dataset(inputs, structure, resolved, params)
     return posterior["tau"]
 
 

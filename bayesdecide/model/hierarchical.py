@@ -59,11 +59,14 @@ def model_priors(
 
 
 def build_model(
-    inputs: ModelInputs, priors: Mapping[str, Prior | Mapping[str, Any]] | None = None
+    inputs: ModelInputs,
+    priors: Mapping[str, Prior | Mapping[str, Any]] | None = None,
+    structure: Structure | None = None,
 ) -> pm.Model:
-    """The PyMC model for ``inputs`` (see module docstring). Priors by name override defaults."""
+    """The PyMC model for ``inputs`` (see module docstring). Priors by name override defaults;
+    ``structure`` is :func:`build_structure` of ``inputs``, built here when not given."""
     pri = model_priors(inputs, priors)
-    st = build_structure(inputs)
+    st = structure or build_structure(inputs)
     kdim = modelled_dim(inputs)
     coords: dict[str, list[str]] = {
         "cell": inputs.cells,

@@ -487,7 +487,7 @@ def compile_density(
         if rows:
             blocks.append(Block(name, start, (rows, k_n), log_transformed=False))
             start = blocks[-1].stop
-    arrays = {
+    arrays = {  # in the order of the callbacks' header (addresses h[6] to h[15])
         "family": family,
         "params": params,
         "offset": offset,
@@ -499,21 +499,9 @@ def compile_density(
         "whiten": np.ascontiguousarray(inputs.whiten, dtype=float),
         "z_obs": np.ascontiguousarray(inputs.z, dtype=float),
     }
-    order = [
-        "family",
-        "params",
-        "offset",
-        "group_of_contrast",
-        "obs_cells",
-        "design",
-        "level_weight",
-        "cell_weight",
-        "whiten",
-        "z_obs",
-    ]
     header = np.zeros(_HEADER, dtype=np.int64)
     header[:6] = [start, k_n, c_n, p_n, g_n, len(inputs.obs_cells)]
-    header[6 : 6 + len(order)] = [arrays[n].ctypes.data for n in order]
+    header[6:] = [a.ctypes.data for a in arrays.values()]
     return CompiledDensity(
         blocks=blocks, arrays=arrays, header=header, log_start=log_start, fixed=fixed
     )

@@ -127,7 +127,7 @@ def make_sampler(
 
     from bayesdecide.model.hierarchical import build_model
 
-    pymc_model = build_model(inputs, priors)
+    pymc_model = build_model(inputs, priors, structure)
     free = [rv.name for rv in pymc_model.free_RVs]
     cache: dict[str, Any] = {}
 
