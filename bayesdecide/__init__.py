@@ -1,8 +1,9 @@
 """bayesdecide: hierarchical Bayesian treatment effects from randomized experiments, turned into decisions."""
 
-from bayesdecide.adjust import AdjustedEffect, ols_effect
 from bayesdecide.data import CellStats, cell_stats
-from bayesdecide.effects import average_effect, cell_effects
+from bayesdecide.data.adjust import AdjustedEffect, ols_effect
+from bayesdecide.data.effects import average_effect, cell_effects
+from bayesdecide.data.spec import ExperimentSpec, Outcome, OutcomeKind, retention_spec
 from bayesdecide.errors import BayesDecideError, DataValidationError, SpecError
 from bayesdecide.simulate import (
     Simulation,
@@ -11,21 +12,22 @@ from bayesdecide.simulate import (
     simulate_retention,
     write_markets_parquet,
 )
-from bayesdecide.spec import ExperimentSpec, Outcome, OutcomeKind, retention_spec
 
 __version__ = "0.1.0"
 
 # Model, decision and report entry points import PyMC; load them on first use so that
-# ``import bayesdecide`` (simulate, validate, aggregate) stays fast.
+# ``import bayesdecide`` (simulate, validate, aggregate) stays fast. No submodule of the package
+# is named like one of these (``bayesdecide.model.fitting`` holds ``fit``): importing a submodule
+# sets it as an attribute of its package, which would replace the function of the same name.
 _LAZY = {
-    "Fit": "bayesdecide.fit",
-    "fit": "bayesdecide.fit",
-    "fit_summary": "bayesdecide.fit",
-    "prior_predictive": "bayesdecide.fit",
+    "Fit": "bayesdecide.model.fitting",
+    "fit": "bayesdecide.model.fitting",
+    "fit_summary": "bayesdecide.model.fitting",
+    "prior_predictive": "bayesdecide.model.fitting",
     "Prior": "bayesdecide.model.priors",
     "Decision": "bayesdecide.decide",
     "load_card": "bayesdecide.card",
-    "run_card": "bayesdecide.pipeline",
+    "run_card": "bayesdecide.run",
 }
 
 
@@ -33,8 +35,14 @@ def __getattr__(name: str) -> object:
     if name in _LAZY:
         import importlib
 
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value  # later look-ups skip this hook
+        return value
     raise AttributeError(f"module 'bayesdecide' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
 
 
 __all__ = [

@@ -131,7 +131,7 @@ def _dispatch(args: argparse.Namespace, progress: Any) -> int:
         if args.command == "validate":
             return _validate(args.card)
         if args.command == "run":
-            from bayesdecide.pipeline import run_card
+            from bayesdecide.run.pipeline import run_card
 
             for name in ("draws", "tune", "chains"):
                 value = getattr(args, name)
@@ -150,7 +150,7 @@ def _dispatch(args: argparse.Namespace, progress: Any) -> int:
             )
         else:
             from bayesdecide.card import parse_assignments
-            from bayesdecide.pipeline import rerender
+            from bayesdecide.run.pipeline import rerender
 
             if not args.sets:
                 _err("give at least one --set key=value (e.g. --set annoyance_penalty=50)")
@@ -199,7 +199,9 @@ def _debug() -> None:
 
 def _is_fit_error(exc: Exception) -> bool:
     module = type(exc).__module__ or ""
-    return module.startswith(("pymc", "pytensor", "nutpie", "bayesdecide.model", "bayesdecide.fit"))
+    return module.startswith(
+        ("pymc", "pytensor", "nutpie", "bayesdecide.model", "bayesdecide.model.fitting")
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -50,7 +50,7 @@ def _table(adjust: bool = True):
 
 
 def _timed_fit(table, **kw) -> dict:
-    from bayesdecide.fit import fit
+    from bayesdecide.model.fitting import fit
 
     t0 = time.perf_counter()
     f = fit(table, retry_target_accept=None, **SETTINGS, **kw)

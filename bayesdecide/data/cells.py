@@ -18,9 +18,9 @@ import pandas as pd
 import xarray as xr
 
 from bayesdecide.data.sources import open_source
+from bayesdecide.data.spec import ExperimentSpec
 from bayesdecide.data.sql import aggregation_sql, stat_names
 from bayesdecide.data.validate import check_aggregate, check_empty_levels, check_schema
-from bayesdecide.spec import ExperimentSpec
 
 ARMS = ("control", "treatment")
 CELL_SEPARATOR = " | "

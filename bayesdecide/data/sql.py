@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bayesdecide.spec import ExperimentSpec, OutcomeKind
+from bayesdecide.data.spec import ExperimentSpec, OutcomeKind
 
 _FINITE_BOUND = "1.7976931348623157e308"
 

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bayesdecide.data.spec import ExperimentSpec, OutcomeKind
 from bayesdecide.data.sql import stat_names
 from bayesdecide.errors import DataValidationError
-from bayesdecide.spec import ExperimentSpec, OutcomeKind
 
 _NUMERIC_PREFIXES = (
     "DOUBLE",

@@ -37,8 +37,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import xarray as xr
 
+from bayesdecide.data.smoothing import predict_log, smooth_log_on_factors
 from bayesdecide.errors import DataValidationError, SpecError
-from bayesdecide.smoothing import predict_log, smooth_log_on_factors
 
 _MISSING_VAR = 1e8  # variance (standardised units) standing in for a missing estimate
 _NULL_TOL = 1e-9

@@ -7,7 +7,7 @@ For outcome ``y`` with family ``F`` and link ``g`` (one model per outcome), unit
                                      structure (same priors, same standardised scale)
 
 Families and links: ``normal`` / ``studentt`` (identity; a residual variance per cell and arm with
-the cell path's shrinkage as its prior, see :func:`bayesdecide.effects.variance_guess`),
+the cell path's shrinkage as its prior, see :func:`bayesdecide.data.effects.variance_guess`),
 ``bernoulli`` (logit), ``poisson`` / ``negbinomial`` (log). The hierarchy sits on the additive
 effect, as in the cell-statistics path, so the two models differ only in the likelihood (exact here,
 normal on cell means there) and can be compared cell by cell. ``a`` and ``b`` (Deterministics) are
@@ -39,12 +39,12 @@ import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
 
+from bayesdecide.data.spec import ExperimentSpec, OutcomeKind
 from bayesdecide.errors import DataValidationError, SpecError
 from bayesdecide.model.hierarchical import add_structure, level_dim, model_priors
 from bayesdecide.model.inputs import build_inputs
 from bayesdecide.model.sampling import sample_pymc_model
 from bayesdecide.model.structure import build_structure
-from bayesdecide.spec import ExperimentSpec, OutcomeKind
 
 FAMILIES = ("normal", "studentt", "bernoulli", "poisson", "negbinomial")
 _DEFAULT_FAMILY = {
@@ -101,7 +101,7 @@ def build_unit_model(
     (:func:`~bayesdecide.model.hierarchical.add_structure` on the same standardised inputs).
     """
     from bayesdecide.data.cells import CELL_SEPARATOR, cell_stats
-    from bayesdecide.effects import cell_effects, variance_guess
+    from bayesdecide.data.effects import cell_effects, variance_guess
 
     kind = spec.outcome(outcome).kind
     family = family or _DEFAULT_FAMILY[kind]

@@ -56,8 +56,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bayesdecide.data.spec import ExperimentSpec, Outcome
 from bayesdecide.simulate.simulation import Simulation
-from bayesdecide.spec import ExperimentSpec, Outcome
 
 SUPPORT_TICKET_COST = 18.0  # dollars per support ticket
 ANNOYANCE_PENALTY = 35.0  # dollars per annoyed customer

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from bayesdecide.data.spec import retention_spec
 from bayesdecide.simulate.simulation import Simulation
-from bayesdecide.spec import retention_spec
 
 SUPPORT_TICKET_COST = 18.0  # dollars per support ticket (the seed's support cost)
 ANNOYANCE_PENALTY = 35.0  # dollars per annoyed customer (the seed's business assumption)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from bayesdecide.spec import ExperimentSpec
+from bayesdecide.data.spec import ExperimentSpec
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class Simulation:
         customer (aligned with ``data``); for :func:`simulate_markets` one row per cell, indexed by
         the grouping factors.
     spec:
-        The :class:`~bayesdecide.spec.ExperimentSpec` that describes ``data``.
+        The :class:`~bayesdecide.data.spec.ExperimentSpec` that describes ``data``.
     """
 
     data: pd.DataFrame

@@ -10,8 +10,8 @@ import pytest
 import xarray as xr
 
 from bayesdecide import cell_effects, cell_stats, ols_effect
-from bayesdecide.effects import linear_combinations
-from bayesdecide.spec import ExperimentSpec, Outcome
+from bayesdecide.data.effects import linear_combinations
+from bayesdecide.data.spec import ExperimentSpec, Outcome
 
 VARIABLES = ("n", "sum_y", "sum_yy", "sum_x", "sum_xx", "sum_xy")
 

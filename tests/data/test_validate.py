@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from bayesdecide import DataValidationError, SpecError, cell_stats
-from bayesdecide.spec import ExperimentSpec, Outcome
+from bayesdecide.data.spec import ExperimentSpec, Outcome
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import xarray as xr
 
 import bayesdecide as bd
 from bayesdecide.decide import Decision, DecisionSettings, Policy, Population, ValueModel
-from bayesdecide.fit import fit
+from bayesdecide.model.fitting import fit
 
 pytestmark = pytest.mark.slow
 

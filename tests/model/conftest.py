@@ -69,7 +69,7 @@ def small_table():
 
 @pytest.fixture(scope="session")
 def retention_fit(retention_table):
-    from bayesdecide.fit import fit
+    from bayesdecide.model.fitting import fit
     from bayesdecide.model.priors import Prior
 
     with warnings.catch_warnings():

@@ -8,8 +8,8 @@ import pymc as pm
 import pytest
 
 from bayesdecide.errors import SpecError
-from bayesdecide.fit import Fit, fit, fit_summary, prior_predictive
 from bayesdecide.model import Prior, build_inputs, build_model, resolve_priors
+from bayesdecide.model.fitting import Fit, fit, fit_summary, prior_predictive
 
 TRUE_NET = 3.825  # all-customer true net margin effect of the seed experiment
 
@@ -204,7 +204,7 @@ def test_bad_inputs(small_table):
 
 
 def test_divergences_trigger_one_retry(make_table, monkeypatch):
-    import bayesdecide.fit as fit_module
+    import bayesdecide.model.fitting as fit_module
 
     real = fit_module.diagnose
     calls = []

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import bayesdecide as bd
-from bayesdecide.fit import fit
+from bayesdecide.model.fitting import fit
 
 pytestmark = pytest.mark.slow
 KW = dict(draws=500, tune=500, chains=2, progressbar=False)

@@ -10,7 +10,7 @@ from scipy import stats
 import bayesdecide as bd
 from bayesdecide._compat import mcse_mean
 from bayesdecide.errors import SpecError
-from bayesdecide.fit import fit
+from bayesdecide.model.fitting import fit
 from bayesdecide.model.unit_level import build_unit_model, fit_unit_level
 
 

@@ -13,7 +13,7 @@ from bayesdecide.report.document import Document, Paragraph, Table, inline_html,
 from bayesdecide.report.memo import build_memo, effect_text, pct, usd, write_memo
 from bayesdecide.report.recommend import BLOCKED, LAUNCH_ALL, LAUNCH_TARGETED, NO_LAUNCH, recommend
 
-from .conftest import RETENTION_CARD
+from ..fakes import RETENTION_CARD
 
 SECTIONS = [
     "1. Decision",

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from bayesdecide import simulate_markets, write_markets_parquet
+from bayesdecide.data.spec import OutcomeKind
 from bayesdecide.simulate.markets import GROUPS, VALUE_WEIGHTS, markets_design
-from bayesdecide.spec import OutcomeKind
 
 
 @pytest.fixture(scope="module")

@@ -25,8 +25,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayesdecide.data.spec import ExperimentSpec
 from bayesdecide.errors import BayesDecideError, SpecError
 from bayesdecide.model.baseline import baseline_draws
+from bayesdecide.model.defaults import DEFAULT_SEED
 from bayesdecide.model.diagnostics import diagnose
 from bayesdecide.model.hierarchical import build_model, model_priors
 from bayesdecide.model.inputs import (
@@ -40,9 +42,7 @@ from bayesdecide.model.priors import Prior
 from bayesdecide.model.sampling import Draws, make_sampler
 from bayesdecide.model.structure import Structure, build_structure
 from bayesdecide.model.summary import table_from_summary
-from bayesdecide.spec import ExperimentSpec
 
-DEFAULT_SEED = 20_240_601
 _DEPENDENCIES = ("pymc", "pytensor", "arviz", "nutpie", "numpy", "xarray", "pandas", "numba")
 
 
@@ -358,7 +358,7 @@ def _to_table(data: Any, spec: ExperimentSpec | None, adjust: bool) -> tuple[xr.
     if isinstance(data, xr.Dataset):
         return data, spec
     from bayesdecide.data.cells import CellStats
-    from bayesdecide.effects import cell_effects
+    from bayesdecide.data.effects import cell_effects
 
     if isinstance(data, CellStats):
         return cell_effects(data, adjust=adjust), spec or data.spec

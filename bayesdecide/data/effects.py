@@ -27,7 +27,7 @@ import numpy as np
 import xarray as xr
 
 from bayesdecide.data.cells import CellStats
-from bayesdecide.smoothing import predict_log, smooth_log_on_factors
+from bayesdecide.data.smoothing import predict_log, smooth_log_on_factors
 
 _ARM_T, _ARM_C = 1, 0
 

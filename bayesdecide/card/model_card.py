@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bayesdecide.data.spec import ExperimentSpec, Outcome, OutcomeKind
 from bayesdecide.errors import SpecError
-from bayesdecide.spec import ExperimentSpec, Outcome, OutcomeKind
 
 
 class CardError(SpecError):

@@ -4,7 +4,7 @@ Small cells estimate spreads poorly. A weighted ridge regression of the log quan
 factor levels (``log y[c] ~ intercept + sum_f b_f[level_f(c)]``) lets a cell of nine customers
 borrow its spread from its segment and risk band. Used for the model's per-cell scales
 (:mod:`bayesdecide.model.inputs`) and the covariance each cell's estimate is shrunk toward
-(:mod:`bayesdecide.effects`).
+(:mod:`bayesdecide.data.effects`).
 """
 
 from __future__ import annotations

@@ -169,7 +169,7 @@ def decision_settings(card: ModelCard) -> tuple[Any, dict[str, str]]:
 
 
 # ---------------------------------------------------------------------------------------------
-# fitting (the one place that talks to bayesdecide.fit)
+# fitting (the one place that talks to bayesdecide.model.fitting)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -193,8 +193,8 @@ def fit_settings(
 
 
 def fit_model(cells: Any, card: ModelCard, settings: Mapping[str, Any], progress: bool) -> Any:
-    """Fit the card's hierarchical model on the cell statistics with :func:`bayesdecide.fit`."""
-    from bayesdecide.fit import fit as bd_fit
+    """Fit the card's hierarchical model on the cell statistics with :func:`bayesdecide.model.fitting`."""
+    from bayesdecide.model.fitting import fit as bd_fit
     from bayesdecide.model.priors import Prior
 
     # typed priors (the card holds plain tables); Fit.save/load round-trips Prior objects
@@ -223,7 +223,7 @@ def _given_fit_settings(fit: Any) -> dict[str, Any]:
 
 
 def load_fit(path: Path) -> Any:
-    from bayesdecide.fit import Fit
+    from bayesdecide.model.fitting import Fit
 
     return Fit.load(path)
 
@@ -310,7 +310,7 @@ def build_summary(
     data_info: Mapping[str, Any],
 ) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
     """The run's summary dict (``summary.json``) and its tables (``tables/*.csv``)."""
-    from bayesdecide.effects import average_effect
+    from bayesdecide.data.effects import average_effect
     from bayesdecide.report.plots import level_effects
     from bayesdecide.report.recommend import recommend
 

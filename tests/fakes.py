@@ -1,23 +1,21 @@
-"""Fixtures for report tests: a fake fit (hand-built posterior draws, no sampling)."""
+"""Test doubles shared across test folders: card paths and a fake fit (hand-built draws, no sampling)."""
 
 from __future__ import annotations
 
 import pickle
-import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
-import pytest
 import xarray as xr
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 RETENTION_CARD = ROOT / "models" / "retention_outreach.toml"
 MARKETS_CARD = ROOT / "models" / "multi_market.toml"
 
 
 class FakeFit:
-    """Duck-typed stand-in for bayesdecide.fit.Fit: tau draws near the raw cell effects."""
+    """Duck-typed stand-in for bayesdecide.model.fitting.Fit: tau draws near the raw cell effects."""
 
     def __init__(
         self, effects: xr.Dataset, tau: xr.DataArray, cell_share: xr.DataArray, diagnostics: dict
@@ -63,30 +61,3 @@ class FakeFit:
     @classmethod
     def load(cls, path):
         return cls(*pickle.loads(Path(path).read_bytes()))
-
-
-@pytest.fixture(scope="session")
-def retention_cells(retention):
-    from bayesdecide import cell_stats
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return cell_stats(retention.data, retention.spec, single_arm_cells="keep")
-
-
-@pytest.fixture(scope="session")
-def fake_fit(retention_cells):
-    return FakeFit.from_cells(retention_cells)
-
-
-@pytest.fixture()
-def fake_pipeline(monkeypatch, retention_cells):
-    """Patch the pipeline's fit and load_fit with FakeFit (no sampling)."""
-    from bayesdecide import pipeline
-
-    def fake_fit_model(cells, card, settings, progress):
-        return FakeFit.from_cells(cells, draws=settings["draws"], chains=settings["chains"])
-
-    monkeypatch.setattr(pipeline, "fit_model", fake_fit_model)
-    monkeypatch.setattr(pipeline, "load_fit", FakeFit.load)
-    return pipeline

@@ -14,7 +14,7 @@ import pytest
 
 from bayesdecide.cli import EXIT_DATA, EXIT_OK, EXIT_USAGE, main
 
-from .conftest import RETENTION_CARD
+from ..fakes import RETENTION_CARD
 
 SUMMARY_KEYS = {
     "effects",

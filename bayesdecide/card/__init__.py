@@ -1,0 +1,43 @@
+"""Model cards: the TOML schema, semantic checks, overrides and the typed card."""
+
+from bayesdecide.card.model_card import (
+    SCHEMA,
+    CardError,
+    Checks,
+    DataSource,
+    Feature,
+    Hierarchy,
+    Launch,
+    ModelCard,
+    Monitoring,
+    Policy,
+    Risk,
+    Rule,
+    ValueModel,
+    apply_overrides,
+    card_from_dict,
+    load_card,
+    parse_assignments,
+    simulate,
+)
+
+__all__ = [
+    "CardError",
+    "Checks",
+    "DataSource",
+    "Feature",
+    "Hierarchy",
+    "Launch",
+    "ModelCard",
+    "Monitoring",
+    "Policy",
+    "Risk",
+    "Rule",
+    "SCHEMA",
+    "ValueModel",
+    "apply_overrides",
+    "card_from_dict",
+    "load_card",
+    "parse_assignments",
+    "simulate",
+]

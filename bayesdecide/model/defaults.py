@@ -1,0 +1,19 @@
+"""Sampler settings used when neither the caller nor the model card gives them: the one place."""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+DEFAULT_SEED = 20_240_601
+
+FIT_DEFAULTS = MappingProxyType(
+    {
+        "draws": 1000,  # posterior draws per chain, after tuning
+        "tune": 1000,  # tuning (warm-up) iterations per chain, discarded
+        "chains": 4,
+        "seed": DEFAULT_SEED,
+        "target_accept": 0.9,
+    }
+)
+
+__all__ = ["DEFAULT_SEED", "FIT_DEFAULTS"]
