@@ -1,17 +1,17 @@
-"""The hierarchical treatment-effect model: priors, inputs, PyMC model, unit-level path, diagnostics."""
+"""The hierarchical treatment-effect model: terms, priors, the marginal engine, the fit."""
 
-from bayesdecide.model.hierarchical import build_model, level_dim
 from bayesdecide.model.inputs import ModelInputs, build_inputs
-from bayesdecide.model.priors import Prior, default_priors, resolve_priors
+from bayesdecide.model.priors import Prior, resolve_priors
 from bayesdecide.model.summary import table_from_summary
+from bayesdecide.model.terms import Hierarchy, Term, build_hierarchy
 
 __all__ = [
+    "Hierarchy",
     "ModelInputs",
     "Prior",
+    "Term",
+    "build_hierarchy",
     "build_inputs",
-    "build_model",
-    "default_priors",
-    "level_dim",
     "resolve_priors",
     "table_from_summary",
 ]

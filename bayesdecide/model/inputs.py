@@ -1,113 +1,126 @@
-"""From an EffectTable to the arrays the hierarchical model needs (scales, whitening, codes).
+"""From an EffectTable to the arrays the hierarchical model needs: scales, observed blocks, terms.
 
 Everything here is deterministic numpy on the EffectTable, so a saved fit rebuilds the same inputs
 from its stored table and options.
 
-Scales
-------
-The model works in *standardised* units, one pair of scales per cell and outcome::
+Units
+-----
+Three units per modelled outcome ``k``:
 
-    tau[c, k] = scale[c, k] * theta[c, k],   scale[c, k] = s[c, k] * S[k]
+- *original*: the outcome's own unit per assigned unit (dollars, probability, tickets): ``tau``.
+- *natural* (what priors and level effects are written in): the effect at a reference cell,
+  ``theta_nat[c, k] = tau[c, k] / r[c, k]``. ``r`` is the cell's *pooling scale* relative to the
+  experiment's typical cell (dimensionless, about 1 for a typical cell; see below). With
+  ``pooling_scale="none"`` (or summary data without unit counts) ``r = 1`` and natural units are
+  the original ones.
+- *standardised* (what the sampler works in): ``theta_std = theta_nat / unit[k]``, with ``unit[k]``
+  the typical size of the effects in natural units. Every prior family is a scale family, so
+  priors convert exactly; the standardisation only conditions the numerics.
 
-- ``s[c, k]`` is the unit-level standard deviation of outcome ``k`` within cell ``c``
-  (``sqrt(effect_var / (1/n_t + 1/n_c))``), smoothed by a weighted least-squares fit of its log on
-  the factor main effects (so a 9-customer cell borrows its scale from its segment and risk band).
-  In these units every cell's sampling error is about ``2/sqrt(n)``: precision is proportional to
-  the cell's size, so pooling shrinks toward the *experiment-mix* average, not toward the
-  low-variance cells (see docs/model.md: this is what keeps the high-margin Enterprise cells from
-  being shrunk onto the SMB cells). Without unit counts (summary-level input) ``s = 1``.
-- ``S[k]`` is the typical size of the effects in those units: the root of the precision-weighted
-  mean square of the standardised estimates plus the median sampling variance. One set of priors
-  then fits every outcome.
+Pooling scale
+-------------
+Effects are pooled on the scale ``tau / r``. With ``pooling_scale="unit_sd"`` (default), ``r`` is the
+unit-level standard deviation of the outcome in the cell, smoothed over the main effects of every
+grouping column of the data (not only the model's factors, so a model pooling over risk band still
+knows that Enterprise customers' margins spread ten times wider than SMB's), divided by its
+experiment-mix geometric mean. In these units precision is proportional to a cell's size, so
+pooling shrinks toward the experiment-mix average rather than toward the low-variance cells
+(docs/model.md: the Enterprise pitfall).
 
 Derived outcomes
 ----------------
 When one outcome is an exact linear combination of others (net margin = gross - contact -
 discount - 18 tickets - 35 annoyance), its sampling covariance is singular. Such outcomes are
 detected from the null space of the pooled correlation of the estimates, checked against the
-estimates themselves, and *derived*: the model is fitted on the independent outcomes and the
+estimates themselves, and derived: the model is fitted on the independent outcomes and the
 dependent one is their linear combination in every draw (exactly, as in the data).
 """
 
 from __future__ import annotations
 
-import itertools
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
 
 from bayesdecide.data.smoothing import predict_log, smooth_log_on_factors
 from bayesdecide.errors import DataValidationError, SpecError
+from bayesdecide.model.terms import Hierarchy, build_hierarchy, factor_labels
 
-_MISSING_VAR = 1e8  # variance (standardised units) standing in for a missing estimate
+POOLING_SCALES = ("unit_sd", "none")
 _NULL_TOL = 1e-9
-
-
-def interaction_name(members: tuple[str, ...]) -> str:
-    return "_x_".join(members)
 
 
 @dataclass
 class ModelInputs:
-    """Numeric inputs of :class:`~bayesdecide.model.hierarchical.HierarchicalEffects`."""
+    """The EffectTable in the units the model works in (module docstring).
+
+    Attributes
+    ----------
+    hierarchy:
+        The terms (:mod:`bayesdecide.model.terms`).
+    outcomes, independent, derived:
+        All outcomes (table order), the modelled ones, and those derived from them with
+        ``derive_weights`` (derived, independent).
+    obs_cells:
+        Indices of the cells with an effect estimate; ``y`` (obs, K) and ``cov`` (obs, K, K) are
+        their estimates and sampling covariance in standardised units, ``mask`` (obs, K) which
+        outcomes each observed.
+    r:
+        (cells, K) pooling scale relative to the typical cell (dimensionless).
+    unit:
+        (K,) natural units per standardised unit.
+    scale_coef:
+        The log-linear smoother of the unit sd (for cells of new levels); empty without counts.
+    """
 
     table: xr.Dataset
+    hierarchy: Hierarchy
     outcomes: list[str]
-    factors: list[str]
-    interactions: list[tuple[str, ...]]
-    cells: list[str]
-    levels: dict[str, list[str]]  # factor or interaction name -> level labels
-    codes: dict[str, np.ndarray]  # factor or interaction name -> (C,) level index
     independent: list[str]
     derived: list[str]
-    derive_weights: np.ndarray  # (len(derived), len(independent))
-    s_unit: np.ndarray  # (C, K_ind) smoothed unit sd (1 without counts)
-    s_coef: dict[str, np.ndarray] = field(default_factory=dict)  # log-scale smoothing fit
-    outcome_scale: np.ndarray = field(default_factory=lambda: np.ones(0))  # (K_ind,)
-    obs_cells: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
-    whiten: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)))  # (C_obs, K, K)
-    z: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # (C_obs, K_ind)
-    ctrl_obs: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), bool))
-    ctrl_center: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    ctrl_scale: np.ndarray = field(default_factory=lambda: np.ones(0))
-    ctrl_std: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
-    ctrl_se_std: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
-    n_units: np.ndarray | None = None  # (C,)
-    # group/"cell" -> (L, K_ind) centring weights in [0, 1] (1 centred, 0 non-centred)
-    centred: dict[str, np.ndarray] = field(default_factory=dict)
+    derive_weights: np.ndarray
+    obs_cells: np.ndarray
+    y: np.ndarray
+    cov: np.ndarray
+    mask: np.ndarray
+    r: np.ndarray
+    unit: np.ndarray
+    pooling_scale: str
+    scale_coef: dict[str, np.ndarray]
+    scale_levels: dict[str, list[str]]
+    s_ref: np.ndarray
+    ctrl_obs: np.ndarray
+    ctrl_center: np.ndarray
+    ctrl_scale: np.ndarray
+    ctrl_std: np.ndarray
+    ctrl_se_std: np.ndarray
+    n_units: np.ndarray | None
 
     @property
-    def groups(self) -> list[str]:
-        """Factor and interaction names (in model order)."""
-        return [*self.factors, *(interaction_name(m) for m in self.interactions)]
+    def cells(self) -> list[str]:
+        return list(self.hierarchy.cells)
+
+    @property
+    def factors(self) -> list[str]:
+        return list(self.hierarchy.factors)
 
     @property
     def scale(self) -> np.ndarray:
-        """(C, K_ind): original units per standardised unit."""
-        return self.s_unit * self.outcome_scale[None, :]
+        """(cells, K): original units per standardised unit."""
+        return self.r * self.unit[None, :]
 
-    def unit_scale_for(self, levels: dict[str, str]) -> np.ndarray:
-        """Smoothed unit sd (K_ind,) for a (possibly new) combination of factor levels."""
-        if not self.s_coef:
+    def relative_scale_for(self, levels: Mapping[str, str]) -> np.ndarray:
+        """Pooling scale ``r`` (K,) for a (possibly new) combination of group levels: the
+        smoother's prediction, with a new level at its factor's average."""
+        if not self.scale_coef:
             return np.ones(len(self.independent))
-        logs = self.s_coef["intercept"].copy()
-        for f in self.factors:
-            lv = self.levels[f]
-            if levels.get(f) in lv:
-                logs = logs + self.s_coef[f][lv.index(levels[f])]
-        return np.exp(logs)
-
-
-def _factor_levels(table: xr.Dataset, factor: str) -> tuple[list[str], np.ndarray]:
-    if factor not in table.coords or table[factor].dims != ("cell",):
-        raise SpecError(
-            f"factor {factor!r} is not a coord along 'cell' of the EffectTable; "
-            f"factors available: {[c for c in table.coords if table[c].dims == ('cell',) and c != 'cell']}"
-        )
-    values = [str(v) for v in table[factor].values]
-    levels = list(dict.fromkeys(values))
-    return levels, np.array([levels.index(v) for v in values], dtype=np.int64)
+        logs = self.scale_coef["intercept"].copy()
+        for group, lv in self.scale_levels.items():
+            if levels.get(group) in lv:
+                logs = logs + self.scale_coef[group][lv.index(levels[group])]
+        return np.exp(logs) / self.s_ref
 
 
 def _find_derived(
@@ -151,79 +164,73 @@ def _find_derived(
     return independent, derived, weights
 
 
-def _rough_spreads(
-    y: np.ndarray,
-    se: np.ndarray,
-    obs: np.ndarray,
-    codes: dict[str, np.ndarray],
-    levels: dict[str, list[str]],
-    factors: list[str],
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Moment estimates of the residual cell spread and each factor's level spread (per outcome).
-
-    Only used to choose, element by element, the centred or non-centred parameterisation.
-    """
-    c, k = y.shape
-    cols = [np.ones((c, 1))]
-    spans = {}
-    for f in factors:
-        onehot = np.zeros((c, len(levels[f])))
-        onehot[np.arange(c), codes[f]] = 1.0
-        spans[f] = (sum(x.shape[1] for x in cols), len(levels[f]))
-        cols.append(onehot)
-    x = np.concatenate(cols, axis=1)
-    ridge = np.full(x.shape[1], 1e-6)
-    ridge[0] = 0.0
-    resid_sd = np.full(k, 1e-3)
-    level_sd: dict[str, np.ndarray] = {f: np.full(k, 1e-3) for f in factors}
+def _unit_sd(
+    table: xr.Dataset, v_diag: np.ndarray, obs: np.ndarray
+) -> tuple[np.ndarray | None, dict[str, np.ndarray], dict[str, list[str]], np.ndarray | None]:
+    """Smoothed unit-level sd (cells, K) over every grouping column of the table, its smoother
+    coefficients and levels, and the cells' unit counts; (None, {}, {}, None) without counts."""
+    if "n_control" not in table or "n_treatment" not in table:
+        return None, {}, {}, None
+    n_c = np.asarray(table["n_control"].values, dtype=float)
+    n_t = np.asarray(table["n_treatment"].values, dtype=float)
+    n_units = n_c + n_t
+    if not np.all(np.isfinite(n_units)):
+        return None, {}, {}, None
+    groups = [g for g in table.attrs.get("factors", []) if g in table.coords]
+    levels: dict[str, list[str]] = {}
+    codes: dict[str, np.ndarray] = {}
+    for g in groups:
+        labels = factor_labels(table, g)
+        levels[g] = list(dict.fromkeys(labels))
+        codes[g] = np.array([levels[g].index(v) for v in labels], np.int64)
+    c, k = v_diag.shape
+    with np.errstate(divide="ignore", invalid="ignore"):
+        raw = np.sqrt(v_diag / (1 / n_t + 1 / n_c)[:, None])
+    good = obs & np.isfinite(raw) & (raw > 0)
+    s_unit = np.ones((c, k))
+    coef: dict[str, np.ndarray] = {"intercept": np.zeros(k)}
+    for g in groups:
+        coef[g] = np.zeros((len(levels[g]), k))
     for j in range(k):
-        g = obs[:, j]
-        if g.sum() < 2:
+        g_ok = good[:, j]
+        if not g_ok.any():
             continue
-        w = 1.0 / se[g, j] ** 2
-        w = w / w.sum()
-        xg = x[g]
-        coef = np.linalg.lstsq(
-            xg.T @ (w[:, None] * xg) + np.diag(ridge), xg.T @ (w * y[g, j]), rcond=None
-        )[0]
-        resid = y[g, j] - xg @ coef
-        between = np.sum(w * resid**2) - np.sum(w * se[g, j] ** 2)
-        resid_sd[j] = np.sqrt(between) if between > 0 else 1e-3
-        for f, (start, n) in spans.items():
-            b = coef[start : start + n]
-            prec = np.zeros(n)
-            np.add.at(prec, codes[f][g], 1.0 / se[g, j] ** 2)
-            noise = np.mean(1.0 / np.maximum(prec, 1e-300))
-            level_sd[f][j] = np.sqrt(max(np.var(b) - noise, 1e-6))
-    return resid_sd, level_sd
-
-
-def _information_fraction(spread: np.ndarray, se: np.ndarray, *, at_least_half: bool) -> np.ndarray:
-    """Centring weight ``s^2 / (s^2 + se^2)``; with ``at_least_half``, ``s = max(spread, se)``.
-
-    Elements without data (``se`` infinite) get 0 (non-centred: the prior alone)."""
-    with np.errstate(invalid="ignore", over="ignore"):
-        s = np.maximum(spread, se) if at_least_half else spread
-        w = s**2 / (s**2 + se**2)
-    return np.where(np.isfinite(se), w, 0.0)
+        if groups and g_ok.sum() > 1:
+            fitted = smooth_log_on_factors(
+                np.log(raw[g_ok, j])[:, None],
+                n_units[g_ok],
+                {g: codes[g][g_ok] for g in groups},
+                levels,
+            )
+            s_unit[:, j] = np.exp(predict_log(fitted, codes)[:, 0])
+            coef["intercept"][j] = fitted["intercept"][0]
+            for g in groups:
+                coef[g][:, j] = fitted[g][:, 0]
+        else:
+            value = np.average(np.log(raw[g_ok, j]), weights=n_units[g_ok])
+            s_unit[:, j] = np.exp(value)
+            coef["intercept"][j] = value
+    return s_unit, coef, levels, n_units
 
 
 def build_inputs(
     table: xr.Dataset,
     *,
-    outcomes: list[str] | None = None,
-    factors: list[str] | None = None,
-    interactions: tuple[tuple[str, ...], ...] | list = (),
+    outcomes: Sequence[str] | str | None = None,
+    factors: Sequence[str] | None = None,
+    interactions: Sequence[Sequence[str]] = (),
     derive: bool = True,
-    centring: str = "auto",
+    pooling_scale: str = "unit_sd",
 ) -> ModelInputs:
-    """Validate an EffectTable and compute the model's standardised inputs."""
+    """Validate an EffectTable and compute the model's inputs (module docstring)."""
     for var in ("effect", "effect_cov"):
         if var not in table:
             raise DataValidationError(
                 f"EffectTable has no {var!r} variable; build it with bayesdecide.cell_effects "
                 "or fit_summary"
             )
+    if pooling_scale not in POOLING_SCALES:
+        raise SpecError(f"pooling_scale={pooling_scale!r}: use one of {POOLING_SCALES}")
     all_outcomes = [str(o) for o in table["outcome"].values]
     if outcomes is None:
         outcomes = all_outcomes
@@ -233,28 +240,8 @@ def build_inputs(
         if unknown:
             raise SpecError(f"outcomes {unknown} are not in the EffectTable ({all_outcomes})")
         table = table.sel(outcome=outcomes, outcome_b=outcomes)
-    if factors is None:
-        factors = list(table.attrs.get("factors", []))
-    factors = list(factors)
-    cells = [str(c) for c in table["cell"].values]
-    levels: dict[str, list[str]] = {}
-    codes: dict[str, np.ndarray] = {}
-    for f in factors:
-        levels[f], codes[f] = _factor_levels(table, f)
-    inter: list[tuple[str, ...]] = []
-    for members in interactions:
-        members = (members,) if isinstance(members, str) else tuple(members)
-        if len(members) < 2 or any(m not in factors for m in members):
-            raise SpecError(f"interaction {members!r}: name two or more of the factors {factors}")
-        inter.append(members)
-        # the full grid of member levels (row-major), observed or not, so the interaction can be
-        # constrained to sum to zero along every member's margin (see hierarchical.add_structure)
-        grid = [" | ".join(combo) for combo in itertools.product(*(levels[m] for m in members))]
-        flat = np.ravel_multi_index(
-            tuple(codes[m] for m in members), tuple(len(levels[m]) for m in members)
-        )
-        levels[interaction_name(members)] = grid
-        codes[interaction_name(members)] = flat.astype(np.int64)
+    factors = list(table.attrs.get("factors", [])) if factors is None else list(factors)
+    hierarchy = build_hierarchy(table, factors, interactions)
 
     effect = np.asarray(table["effect"].values, dtype=float)
     cov = np.asarray(table["effect_cov"].values, dtype=float)
@@ -274,82 +261,48 @@ def build_inputs(
     e_i = effect[:, ind_idx]
     v_i = cov[np.ix_(range(c), ind_idx, ind_idx)]
     obs_i = obs[:, ind_idx]
+    var_i = np.diagonal(v_i, axis1=1, axis2=2)
 
-    # unit-level scale per cell
-    n_units = None
-    s_coef: dict[str, np.ndarray] = {}
-    if "n_control" in table and "n_treatment" in table:
-        n_c = np.asarray(table["n_control"].values, dtype=float)
-        n_t = np.asarray(table["n_treatment"].values, dtype=float)
-        n_units = n_c + n_t
-    if n_units is not None and np.all(np.isfinite(n_units)):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            raw_s = np.sqrt(np.diagonal(v_i, axis1=1, axis2=2) / (1 / n_t + 1 / n_c)[:, None])
-        good = obs_i & np.isfinite(raw_s) & (raw_s > 0)
-        s_unit = np.ones((c, ki))
-        for j in range(ki):
-            g = good[:, j]
-            if g.sum() == 0:
-                continue
-            if factors and g.sum() > 1:
-                coef = smooth_log_on_factors(
-                    np.log(raw_s[g, j])[:, None],
-                    n_units[g],
-                    {f: codes[f][g] for f in factors},
-                    levels,
-                )
-                s_unit[:, j] = np.exp(predict_log(coef, {f: codes[f] for f in factors})[:, 0])
-                for key, val in coef.items():
-                    s_coef.setdefault(
-                        key, np.zeros((val.shape[0], ki)) if key != "intercept" else np.zeros(ki)
-                    )
-                    if key == "intercept":
-                        s_coef[key][j] = val[0]
-                    else:
-                        s_coef[key][:, j] = val[:, 0]
-            else:
-                s_unit[:, j] = np.exp(np.average(np.log(raw_s[g, j]), weights=n_units[g]))
-                s_coef.setdefault("intercept", np.zeros(ki))
-                s_coef["intercept"][j] = np.log(s_unit[0, j])
-                for f in factors:
-                    s_coef.setdefault(f, np.zeros((len(levels[f]), ki)))
-    else:
-        s_unit = np.ones((c, ki))
+    s_unit, scale_coef, scale_levels, n_units = _unit_sd(table, var_i, obs_i)
+    if s_unit is None or pooling_scale == "none":
+        s_unit, scale_coef, scale_levels = np.ones((c, ki)), {}, {}
+    weight = n_units if n_units is not None else np.ones(c)
+    s_ref = np.exp(np.average(np.log(s_unit), axis=0, weights=weight))
+    r = s_unit / s_ref
 
-    # outcome scale: typical standardised effect size
+    # typical effect size in natural units: precision-weighted root mean square of the
+    # estimates plus the median sampling variance (so a table of zeros still has a scale)
     with np.errstate(divide="ignore", invalid="ignore"):
-        d = e_i / s_unit
-        var_d = np.diagonal(v_i, axis1=1, axis2=2) / s_unit**2
-    outcome_scale = np.ones(ki)
+        nat = e_i / r
+        var_nat = var_i / r**2
+    unit = np.ones(ki)
     for j in range(ki):
         g = obs_i[:, j]
-        w = 1.0 / var_d[g, j]
-        ms = np.sum(w * d[g, j] ** 2) / np.sum(w) + np.median(var_d[g, j])
-        outcome_scale[j] = np.sqrt(ms) if np.isfinite(ms) and ms > 0 else 1.0
+        w = 1.0 / var_nat[g, j]
+        ms = np.sum(w * nat[g, j] ** 2) / np.sum(w) + np.median(var_nat[g, j])
+        unit[j] = np.sqrt(ms) if np.isfinite(ms) and ms > 0 else 1.0
 
-    scale = s_unit * outcome_scale[None, :]
+    scale = r * unit[None, :]
     obs_cells = np.flatnonzero(obs_i.any(axis=1))
-    y = np.where(obs_i, e_i, 0.0) / scale
-    vs = v_i / (scale[:, :, None] * scale[:, None, :])
-    whiten = np.zeros((len(obs_cells), ki, ki))
-    z = np.zeros((len(obs_cells), ki))
-    for row, ci in enumerate(obs_cells):
-        m = obs_i[ci]
-        vc = np.where(np.outer(m, m), vs[ci], 0.0)
-        vc[~m, ~m] = _MISSING_VAR
-        vc = 0.5 * (vc + vc.T) + np.eye(ki) * 1e-10 * np.max(np.diag(vc)[m])
+    mask = obs_i[obs_cells]
+    y = np.where(mask, e_i[obs_cells] / scale[obs_cells], 0.0)
+    sc = scale[obs_cells]
+    v_std = v_i[obs_cells] / (sc[:, :, None] * sc[:, None, :])
+    both = mask[:, :, None] & mask[:, None, :]
+    v_std = np.where(both, v_std, 0.0)
+    for row in range(len(obs_cells)):
+        m = mask[row]
+        block = v_std[row][np.ix_(m, m)]
         try:
-            chol = np.linalg.cholesky(vc)
+            np.linalg.cholesky(0.5 * (block + block.T))
         except np.linalg.LinAlgError:
             raise DataValidationError(
-                f"effect_cov of cell {cells[ci]!r} is not positive definite; outcomes "
-                f"{[outcomes[i] for i in ind_idx]}. Drop a redundant outcome or fix the table"
+                f"effect_cov of cell {hierarchy.cells[obs_cells[row]]!r} is not positive "
+                f"definite; outcomes {[outcomes[i] for i in ind_idx]}. Drop a redundant outcome "
+                "or fix the table"
             ) from None
-        inv = np.linalg.solve(chol, np.eye(ki))
-        whiten[row] = inv
-        z[row] = inv @ y[ci]
 
-    # control-arm baselines
+    # control-arm baselines (standardised per outcome; see bayesdecide.model.baseline)
     ctrl_center = np.zeros(ki)
     ctrl_scale = np.ones(ki)
     ctrl_obs = np.zeros((c, ki), bool)
@@ -369,51 +322,23 @@ def build_inputs(
         ctrl_std = np.where(ctrl_obs, (cm - ctrl_center) / ctrl_scale, 0.0)
         ctrl_se_std = np.where(ctrl_obs, np.maximum(cse / ctrl_scale, 1e-3), 1.0)
 
-    # parameterisation: a centring weight per element, the information fraction
-    # spread^2 / (spread^2 + se^2) with the spread estimated from moments. For factor and
-    # interaction levels the spread is never taken below the level's own standard error (an
-    # estimate of zero spread is not trusted: the boundary-avoiding spread priors keep the posterior
-    # spread away from zero), so well-measured levels of clearly heterogeneous outcomes are centred
-    # (w -> 1) and the rest half-centred (w = 0.5), which mixes across the range of spreads the
-    # posterior visits. Cell deviations use the estimate as is (non-centred where cells do not
-    # vary). Measured on both cards: docs/model.md.
-    se = np.where(obs_i, np.sqrt(np.diagonal(vs, axis1=1, axis2=2)), np.inf)
-    centred: dict[str, np.ndarray] = {}
-    if centring == "auto":
-        resid_sd, level_sd = _rough_spreads(y, se, obs_i, codes, levels, factors)
-        centred["cell"] = _information_fraction(resid_sd[None, :], se, at_least_half=False)
-        for gname, code in codes.items():
-            prec = np.zeros((len(levels[gname]), ki))
-            np.add.at(prec, code, np.where(obs_i, 1.0 / se**2, 0.0))
-            level_se = 1.0 / np.sqrt(np.maximum(prec, 1e-300))
-            spread = level_sd.get(gname, resid_sd)[None, :]
-            centred[gname] = _information_fraction(spread, level_se, at_least_half=True)
-    else:
-        flag = centring == "centred"
-        if centring not in ("centred", "noncentred"):
-            raise SpecError(f"centring={centring!r}: use 'auto', 'centred' or 'noncentred'")
-        centred["cell"] = np.full((c, ki), float(flag))
-        for gname in codes:
-            centred[gname] = np.full((len(levels[gname]), ki), float(flag))
-
     return ModelInputs(
-        centred=centred,
         table=table,
-        outcomes=outcomes,
-        factors=factors,
-        interactions=inter,
-        cells=cells,
-        levels=levels,
-        codes=codes,
+        hierarchy=hierarchy,
+        outcomes=list(outcomes),
         independent=[outcomes[i] for i in ind_idx],
         derived=[outcomes[i] for i in der_idx],
         derive_weights=weights,
-        s_unit=s_unit,
-        s_coef=s_coef,
-        outcome_scale=outcome_scale,
         obs_cells=obs_cells,
-        whiten=whiten,
-        z=z,
+        y=np.ascontiguousarray(y),
+        cov=np.ascontiguousarray(v_std),
+        mask=np.ascontiguousarray(mask),
+        r=r,
+        unit=unit,
+        pooling_scale=pooling_scale,
+        scale_coef=scale_coef,
+        scale_levels=scale_levels,
+        s_ref=s_ref,
         ctrl_obs=ctrl_obs,
         ctrl_center=ctrl_center,
         ctrl_scale=ctrl_scale,
@@ -442,9 +367,9 @@ def assemble_outcomes(ind: np.ndarray, inputs: ModelInputs) -> np.ndarray:
 
 
 __all__ = [
+    "POOLING_SCALES",
     "ModelInputs",
     "assemble_outcomes",
     "assembly_matrix",
     "build_inputs",
-    "interaction_name",
 ]

@@ -1,102 +1,266 @@
-"""Posterior draws of the model's parameters -> the labelled posterior a Fit holds.
+"""The sampled log spreads -> the labelled InferenceData a Fit holds.
 
-Every sampler returns the same constrained parameters (``mu``, ``sigma_<group>``, ``sigma_cell``,
-``cell_nu`` unless fixed, ``z_levels``, ``z_cell``; leading dims chain and draw). This module
-derives the level effects ``u_<group>``, ``theta`` and ``tau`` from them with
-:func:`~bayesdecide.model.structure.cell_effects_from` (the function the PyMC model uses) and
-labels everything with the real level names.
+Groups (ArviZ's names, so ``az.loo``, ``az.compare``, ``az.plot_ppc`` and ``az.summary`` work):
+
+- ``posterior``: ``tau`` (chain, draw, cell, outcome), each cell's effect in the outcome's
+  original units per assigned unit; ``mu`` (the hypermean) and ``u_<term>`` (level effects) in
+  natural units (the effect at a typical cell); ``sigma_<term>``, ``sigma_cell`` (spreads, natural
+  units); ``alpha`` (control-arm means, original units). Factor labels are coords along ``cell``.
+- ``log_likelihood``: ``effect`` (chain, draw, obs_cell): log density of each observed cell's
+  estimates (all outcomes jointly) given the level effects, its own deviation integrated out.
+- ``observed_data``: ``effect`` (obs_cell, outcome), the estimates; ``constant_data``: their
+  sampling covariance, unit counts and control means.
+- ``posterior_predictive``: ``effect`` replicated from each draw's cell effects and the sampling
+  covariance (when small enough; see :data:`PREDICTIVE_LIMIT`).
+- ``sample_stats``: the sampler's statistics for the spreads.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
+import arviz as az
 import numpy as np
 import xarray as xr
 
-from bayesdecide.model.hierarchical import level_dim, modelled_dim
+from bayesdecide.model.engine import MarginalModel, spread_draws
 from bayesdecide.model.inputs import ModelInputs, assemble_outcomes
-from bayesdecide.model.priors import Prior
-from bayesdecide.model.structure import Structure, cell_effects_from, level_effects
+from bayesdecide.model.terms import INTERCEPT
+
+PREDICTIVE_LIMIT = 20_000_000  # values (draws x cells x outcomes) kept in posterior_predictive
+_PREDICTIVE_STREAM = 0x9EED
 
 
-def spread_draws(
-    params: Mapping[str, np.ndarray], priors: Mapping[str, Prior], name: str, shape: tuple[int, ...]
-) -> np.ndarray:
-    """Draws of a spread (chain, draw, K); a ``Fixed`` prior's value broadcast to that shape."""
-    if name in params:
-        return np.asarray(params[name], dtype=float)
-    return np.full(shape, priors[name].kwargs["value"])
+def level_dim(term: str) -> str:
+    """Name of the dimension that indexes a term's levels."""
+    return f"{term}_level"
 
 
-def posterior_dataset(
-    inputs: ModelInputs,
-    st: Structure,
-    priors: Mapping[str, Prior],
-    params: Mapping[str, np.ndarray],
-    alpha: np.ndarray | None = None,
+def modelled_dim(inputs: ModelInputs) -> str:
+    """Dimension of the modelled outcomes: ``outcome`` unless some outcomes are derived."""
+    return "outcome" if not inputs.derived else "modelled_outcome"
+
+
+def cell_coords(inputs: ModelInputs) -> dict[str, Any]:
+    """``cell`` and every grouping column of the table as coords along ``cell``."""
+    table = inputs.table
+    coords: dict[str, Any] = {"cell": inputs.cells}
+    for g in table.attrs.get("factors", []):
+        if g in table.coords:
+            coords[g] = ("cell", np.asarray(table[g].values).astype(str).astype(object))
+    return coords
+
+
+def outcome_coords(inputs: ModelInputs, labels: Mapping[str, tuple[str, str]]) -> dict[str, Any]:
+    """``outcome`` with its ``label`` and ``unit`` coords when the spec gives them."""
+    coords: dict[str, Any] = {"outcome": inputs.outcomes}
+    if labels:
+        coords["label"] = ("outcome", [labels.get(o, (o, ""))[0] for o in inputs.outcomes])
+        coords["unit"] = ("outcome", [labels.get(o, (o, ""))[1] for o in inputs.outcomes])
+    return coords
+
+
+def posterior_group(
+    model: MarginalModel,
+    x: np.ndarray,
+    effects: Mapping[str, np.ndarray],
+    alpha: np.ndarray | None,
+    labels: Mapping[str, tuple[str, str]],
 ) -> xr.Dataset:
-    """The labelled posterior from parameter draws (and control baselines ``alpha``, if any).
-
-    Units: ``tau`` and ``alpha`` (chain, draw, cell, outcome) in the outcome's units per assigned
-    unit; everything else in standardised units (1 = a typical observed effect of the outcome).
-    """
-    mu = np.asarray(params["mu"], dtype=float)
-    n_chain, n_draw, k = mu.shape
-    sample = (n_chain, n_draw, k)
-    sigmas = [spread_draws(params, priors, f"sigma_{g}", sample) for g in st.groups]
-    sigma_cell = spread_draws(params, priors, "sigma_cell", sample)
-    z_levels = np.asarray(params.get("z_levels", np.zeros((n_chain, n_draw, 0, k))), dtype=float)
-    z_cell = np.asarray(params["z_cell"], dtype=float)
-    theta, coef, _ = cell_effects_from(st, mu, sigmas, z_levels, sigma_cell, z_cell)
-    tau = assemble_outcomes(theta * inputs.scale, inputs)
-
-    kdim = modelled_dim(inputs)
+    """The ``posterior`` group from the log spreads and the effect draws."""
+    inp = model.inputs
+    h = inp.hierarchy
+    kdim = modelled_dim(inp)
     sdims = ("chain", "draw")
-    data: dict[str, tuple[tuple[str, ...], np.ndarray]] = {"mu": ((*sdims, kdim), mu)}
-    for g, s in zip(st.groups, sigmas, strict=True):
-        data[f"sigma_{g}"] = ((*sdims, kdim), s)
-    data["sigma_cell"] = ((*sdims, kdim), sigma_cell)
-    if "cell_nu" in params:
-        data["cell_nu"] = (sdims, np.asarray(params["cell_nu"], dtype=float))
-    if st.n_contrasts:
-        data["z_levels"] = ((*sdims, "contrast", kdim), z_levels)
-    data["z_cell"] = ((*sdims, "cell", kdim), z_cell)
-    for g, u in level_effects(st, coef).items():
-        data[f"u_{g}"] = ((*sdims, level_dim(g), kdim), u)
-    data["theta"] = ((*sdims, "cell", kdim), theta)
+    unit = inp.unit
+    data: dict[str, tuple[tuple[str, ...], np.ndarray]] = {}
+    tau = assemble_outcomes(effects["theta"] * inp.scale, inp)
     data["tau"] = ((*sdims, "cell", "outcome"), tau)
+    data["mu"] = ((*sdims, kdim), effects[f"u_{INTERCEPT}"][:, :, 0, :] * unit)
+    for term in h.level_terms:
+        data[f"u_{term.name}"] = (
+            (*sdims, level_dim(term.name), kdim),
+            effects[f"u_{term.name}"] * unit,
+        )
+    for name, values in spread_draws(model, x).items():
+        data[name] = ((*sdims, kdim), values)
     if alpha is not None:
         data["alpha"] = ((*sdims, "cell", "outcome"), alpha)
-
-    coords: dict[str, object] = {
-        "chain": np.arange(n_chain),
-        "draw": np.arange(n_draw),
-        "cell": inputs.cells,
-        "outcome": inputs.outcomes,
-        "contrast": st.contrast_labels,
+    coords: dict[str, Any] = {
+        "chain": np.arange(x.shape[0]),
+        "draw": np.arange(x.shape[1]),
+        **cell_coords(inp),
+        **outcome_coords(inp, labels),
     }
     if kdim != "outcome":
-        coords[kdim] = inputs.independent
-    for g in st.groups:
-        coords[level_dim(g)] = inputs.levels[g]
-    for f in inputs.factors:
-        coords[f] = ("cell", np.asarray(inputs.table[f].values).astype(str).astype(object))
-    if not st.n_contrasts:
-        coords.pop("contrast")
+        coords[kdim] = inp.independent
+    for term in h.level_terms:
+        coords[level_dim(term.name)] = list(term.levels)
+    ds = xr.Dataset(data, coords=coords)
+    ds["tau"].attrs.update(
+        long_name="intention-to-treat effect of assignment per assigned unit",
+        units="the outcome's own unit (coord 'unit'), per assigned unit",
+    )
+    ds["mu"].attrs.update(
+        long_name="hypermean: the effect at a typical cell, averaged over levels",
+        units="natural units of the outcome (its own unit at a typical cell)",
+    )
+    for name in ds.data_vars:
+        if str(name).startswith(("sigma_", "u_")):
+            ds[name].attrs["units"] = (
+                "natural units of the outcome (its own unit at a typical cell)"
+            )
+    if "alpha" in ds:
+        ds["alpha"].attrs.update(long_name="control-arm mean", units="the outcome's own unit")
+    return ds
+
+
+def _obs_coords(inp: ModelInputs) -> dict[str, Any]:
+    cells = [inp.cells[i] for i in inp.obs_cells]
+    coords: dict[str, Any] = {"obs_cell": cells}
+    table = inp.table
+    for g in table.attrs.get("factors", []):
+        if g in table.coords:
+            values = np.asarray(table[g].values).astype(str).astype(object)
+            coords[g] = ("obs_cell", values[inp.obs_cells])
+    return coords
+
+
+def data_groups(inp: ModelInputs) -> dict[str, xr.Dataset]:
+    """``observed_data`` (the estimates) and ``constant_data`` (their covariance and counts)."""
+    table = inp.table
+    obs = inp.obs_cells
+    coords = {**_obs_coords(inp), "outcome": inp.outcomes, "outcome_b": inp.outcomes}
+    observed = xr.Dataset(
+        {"effect": (("obs_cell", "outcome"), np.asarray(table["effect"].values, float)[obs])},
+        coords={k: v for k, v in coords.items() if k != "outcome_b"},
+    )
+    const: dict[str, Any] = {
+        "effect_cov": (
+            ("obs_cell", "outcome", "outcome_b"),
+            np.asarray(table["effect_cov"].values, float)[obs],
+        )
+    }
+    for name in ("n_control", "n_treatment"):
+        if name in table:
+            const[name] = (("obs_cell",), np.asarray(table[name].values, float)[obs])
+    for name in ("control_mean", "control_se"):
+        if name in table:
+            const[name] = (("obs_cell", "outcome"), np.asarray(table[name].values, float)[obs])
+    const["pooling_scale"] = (("obs_cell", "modelled_outcome"), inp.r[obs])
+    constant = xr.Dataset(const, coords={**coords, "modelled_outcome": inp.independent})
+    return {"observed_data": observed, "constant_data": constant}
+
+
+def log_likelihood_group(inp: ModelInputs, loglik: np.ndarray) -> xr.Dataset:
+    """Pointwise log-likelihood in the estimates' original units (the standardisation's
+    Jacobian removed, so fits with different scalings compare)."""
+    jac = np.where(inp.mask, np.log(inp.scale[inp.obs_cells]), 0.0).sum(axis=1)
+    return xr.Dataset(
+        {"effect": (("chain", "draw", "obs_cell"), loglik - jac)},
+        coords={
+            "chain": np.arange(loglik.shape[0]),
+            "draw": np.arange(loglik.shape[1]),
+            **_obs_coords(inp),
+        },
+    )
+
+
+def predictive_group(inp: ModelInputs, tau: np.ndarray, seed: int) -> xr.Dataset | None:
+    """Replicated estimates ``effect`` (chain, draw, obs_cell, outcome) in original units: each
+    draw's cell effects plus sampling noise with the cells' covariance. None when larger than
+    :data:`PREDICTIVE_LIMIT` values (call :meth:`Fit.posterior_predictive` for one anyway)."""
+    obs = inp.obs_cells
+    n_chain, n_draw = tau.shape[:2]
+    if n_chain * n_draw * len(obs) * len(inp.outcomes) > PREDICTIVE_LIMIT:
+        return None
+    return predictive_draws(inp, tau, seed)
+
+
+def predictive_draws(inp: ModelInputs, tau: np.ndarray, seed: int) -> xr.Dataset:
+    """As :func:`predictive_group`, without the size limit."""
+    obs = inp.obs_cells
+    n_chain, n_draw = tau.shape[:2]
+    scale = inp.scale[obs]
+    chol = np.zeros_like(inp.cov)
+    for row, m in enumerate(inp.mask):
+        idx = np.flatnonzero(m)
+        chol[row][np.ix_(idx, idx)] = np.linalg.cholesky(inp.cov[row][np.ix_(idx, idx)])
+    rng = np.random.default_rng([seed, _PREDICTIVE_STREAM])
+    z = rng.standard_normal((n_chain, n_draw, len(obs), len(inp.independent)))
+    noise_std = np.einsum("oij,cdoj->cdoi", chol, z)
+    noise = assemble_outcomes(noise_std * scale, inp)
+    rep = tau[:, :, obs, :] + noise
+    rep = np.where(np.isnan(np.asarray(inp.table["effect"].values, float)[obs]), np.nan, rep)
+    return xr.Dataset(
+        {"effect": (("chain", "draw", "obs_cell", "outcome"), rep)},
+        coords={
+            "chain": np.arange(n_chain),
+            "draw": np.arange(n_draw),
+            **_obs_coords(inp),
+            "outcome": inp.outcomes,
+        },
+    )
+
+
+def prior_group(
+    model: MarginalModel, draws: int, seed: int, labels: Mapping[str, tuple[str, str]]
+) -> xr.Dataset:
+    """Draws from the prior (one chain): spreads from their priors, then ``mu``, level effects and
+    cell deviations from theirs, and ``tau`` in original units."""
+    inp = model.inputs
+    h = inp.hierarchy
+    k = len(inp.independent)
+    rng = np.random.default_rng([seed, 0x9A10])
+    kdim = modelled_dim(inp)
+    shape = (1, draws)
+    data: dict[str, tuple[tuple[str, ...], np.ndarray]] = {}
+    mu = np.stack(
+        [model.priors[INTERCEPT][j].sample(rng, shape) for j in range(k)], axis=-1
+    )  # natural units
+    theta = np.broadcast_to(mu[:, :, None, :], (*shape, len(h.cells), k)).copy()
+    data["mu"] = (("chain", "draw", kdim), mu)
+    for term in h.level_terms:
+        sigma = np.stack(
+            [model.priors[term.prior_name][j].sample(rng, shape) for j in range(k)], axis=-1
+        )
+        u = sigma[:, :, None, :] * rng.standard_normal((*shape, len(term.levels), k))
+        data[term.prior_name] = (("chain", "draw", kdim), sigma)
+        data[f"u_{term.name}"] = (("chain", "draw", level_dim(term.name), kdim), u)
+        theta += u[:, :, term.codes, :]
+    if h.cell_deviation:
+        sigma = np.stack([model.priors["sigma_cell"][j].sample(rng, shape) for j in range(k)], -1)
+        data["sigma_cell"] = (("chain", "draw", kdim), sigma)
+        theta += sigma[:, :, None, :] * rng.standard_normal(theta.shape)
+    data["tau"] = (("chain", "draw", "cell", "outcome"), assemble_outcomes(theta * inp.r, inp))
+    coords: dict[str, Any] = {
+        "chain": [0],
+        "draw": np.arange(draws),
+        **cell_coords(inp),
+        **outcome_coords(inp, labels),
+    }
+    if kdim != "outcome":
+        coords[kdim] = inp.independent
+    for term in h.level_terms:
+        coords[level_dim(term.name)] = list(term.levels)
     return xr.Dataset(data, coords=coords)
 
 
-def sampled_variables(posterior: xr.Dataset, priors: Mapping[str, Prior]) -> list[str]:
-    """The quantities whose sampler diagnostics matter: hypermeans, free spreads, levels, tau."""
-    names = []
-    for v in posterior.data_vars:
-        name = str(v)
-        if name in ("mu", "cell_nu", "tau") or name.startswith("u_"):
-            names.append(name)
-        elif name.startswith("sigma_") and priors[name].family != "Fixed":
-            names.append(name)
-    return names
+def to_inference_data(groups: Mapping[str, xr.Dataset | None]) -> az.InferenceData:
+    return az.InferenceData(**{k: v for k, v in groups.items() if v is not None})
 
 
-__all__ = ["posterior_dataset", "sampled_variables", "spread_draws"]
+__all__ = [
+    "PREDICTIVE_LIMIT",
+    "cell_coords",
+    "data_groups",
+    "level_dim",
+    "log_likelihood_group",
+    "modelled_dim",
+    "posterior_group",
+    "predictive_draws",
+    "predictive_group",
+    "prior_group",
+    "to_inference_data",
+]

@@ -1,39 +1,55 @@
-"""Samplers for the hierarchical model, chosen by measurement (``benchmarks/fit_speed.py``).
+"""Samplers for the hierarchical model, behind one call.
 
-- ``"nutpie"`` (default): nutpie's NUTS on the model's log density compiled once per machine
-  (:mod:`bayesdecide.model.kernel`); no per-model compilation.
-- ``"nutpie-pytensor"``: nutpie on the PyMC model compiled by PyTensor to numba (7-10 s of
-  compilation per model on 2 cores, then the same sampler).
-- ``"pymc"``: PyMC's own NUTS (PyTensor's C backend; PyTensor finds no BLAS on the CI machine).
+- ``"nutpie"`` (default): nutpie's NUTS on the marginal posterior of the log spreads
+  (:mod:`bayesdecide.model.marginal`), through nutpie's public ``from_pyfunc`` interface; the
+  effects are then drawn exactly (:mod:`bayesdecide.model.engine`). The density is numba code
+  compiled once per machine and cached, so a fit compiles nothing.
+- ``"pymc"``: PyMC's NUTS on the reference model with every effect sampled
+  (:mod:`bayesdecide.model.reference`): the same posterior, by a different route (slower; a check
+  and the fallback).
 
-All three sample the same density and return the same constrained parameters.
+If nutpie's interface cannot be used on this machine (an incompatible release), ``"nutpie"`` falls
+back to ``"pymc"`` with a warning that says why.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import arviz as az
 import numpy as np
 import xarray as xr
 
 from bayesdecide.errors import SpecError
-from bayesdecide.model.inputs import ModelInputs
-from bayesdecide.model.priors import Prior
-from bayesdecide.model.structure import Structure
+from bayesdecide.model.engine import MarginalModel
 
-SAMPLERS = ("nutpie", "nutpie-pytensor", "pymc")
+SAMPLERS = ("nutpie", "pymc")
+# options each sampler accepts beyond draws/tune/chains/seed/target_accept/cores/progressbar,
+# by PyMC's name -> the sampler's own name
+SAMPLER_OPTIONS: dict[str, dict[str, str]] = {
+    "nutpie": {
+        "max_treedepth": "maxdepth",
+        "low_rank_modified_mass_matrix": "low_rank_modified_mass_matrix",
+        "use_grad_based_mass_matrix": "use_grad_based_mass_matrix",
+    },
+    "pymc": {"max_treedepth": "max_treedepth", "init": "init"},
+}
+
+
+class FastPathUnavailable(RuntimeError):
+    """nutpie's ``from_pyfunc`` interface is missing or incompatible on this machine."""
 
 
 @dataclass
 class Draws:
-    """Constrained parameter draws (leading dims chain, draw) and the sampler's statistics."""
+    """Draws of the log spreads ``x`` (chain, draw, P) and the sampler's statistics."""
 
-    params: dict[str, np.ndarray]
+    x: np.ndarray
     sample_stats: xr.Dataset
+    sampler: str
 
 
 def default_cores(chains: int) -> int:
@@ -41,108 +57,151 @@ def default_cores(chains: int) -> int:
     return max(1, min(chains, os.cpu_count() or 1))
 
 
-def sample_pymc_model(
-    model: Any,
+def check_options(sampler: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The sampler's own names for ``options``; an unknown one is an error naming it."""
+    if sampler not in SAMPLERS:
+        raise SpecError(f"sampler={sampler!r}: use one of {list(SAMPLERS)}")
+    known = SAMPLER_OPTIONS[sampler]
+    unknown = [name for name in options if name not in known]
+    if unknown:
+        raise SpecError(
+            f"unknown sampler option(s) {unknown} for sampler={sampler!r}; valid: "
+            f"draws, tune, chains, seed (or random_seed), target_accept, cores, progressbar, "
+            f"{', '.join(sorted(known))}"
+        )
+    return {known[name]: value for name, value in options.items()}
+
+
+def _interrupted(n_draws: np.ndarray | int, expected: int) -> bool:
+    return int(np.min(n_draws)) < expected
+
+
+def sample_nutpie(
+    model: MarginalModel,
     *,
-    sampler: str,
     draws: int,
     tune: int,
     chains: int,
     seed: int,
     target_accept: float,
-    progressbar: bool,
     cores: int | None,
-    var_names: list[str] | None = None,
-    compiled: Any = None,
+    progressbar: bool,
     **options: Any,
-) -> az.InferenceData:
-    """Sample a PyMC model with nutpie (PyTensor-compiled) or PyMC's NUTS.
-
-    ``compiled`` reuses an earlier ``nutpie.compile_pymc_model`` of the same model.
-    """
-    cores = cores or default_cores(chains)
-    if sampler in ("nutpie", "nutpie-pytensor"):
+) -> Draws:
+    """nutpie's NUTS on the marginal density of the log spreads."""
+    try:
         import nutpie
+        from nutpie.compiled_pyfunc import from_pyfunc
 
-        if compiled is None:
-            compiled = nutpie.compile_pymc_model(model, var_names=var_names)
-        return nutpie.sample(
-            compiled,
+        names = model.param_names
+
+        def make_logp():
+            def logp(x: np.ndarray, **_: Any) -> tuple[float, np.ndarray]:
+                value, grad = model.logp(x)
+                return float(value), grad
+
+            return logp
+
+        def make_expand(seed1: int, seed2: int, chain: int):
+            def expand(x: np.ndarray, **_: Any) -> dict[str, np.ndarray]:
+                return {"log_spread": np.array(x, dtype=np.float64)}
+
+            return expand
+
+        compiled = from_pyfunc(
+            model.n_free,
+            make_logp,
+            make_expand,
+            [np.dtype("float64")],
+            [(model.n_free,)],
+            ["log_spread"],
+            coords={"spread": names},
+            dims={"log_spread": ("spread",)},
+            make_initial_point_fn=lambda s: model.initial_point(int(s)),
+        )
+    except (ImportError, AttributeError, TypeError) as err:
+        raise FastPathUnavailable(f"nutpie's from_pyfunc interface failed: {err!r}") from err
+    idata = nutpie.sample(
+        compiled,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        seed=seed,
+        cores=cores or default_cores(chains),
+        progress_bar=progressbar,
+        save_warmup=False,
+        target_accept=target_accept,
+        **options,
+    )
+    x = np.asarray(idata.posterior["log_spread"].values, dtype=float)
+    if x.shape[0] < chains or _interrupted(x.shape[1], draws) or not np.all(np.isfinite(x)):
+        raise KeyboardInterrupt("sampling was interrupted: the trace is incomplete")
+    return Draws(x=x, sample_stats=idata.sample_stats, sampler="nutpie")
+
+
+def sample_pymc(
+    model: MarginalModel,
+    *,
+    draws: int,
+    tune: int,
+    chains: int,
+    seed: int,
+    target_accept: float,
+    cores: int | None,
+    progressbar: bool,
+    **options: Any,
+) -> Draws:
+    """PyMC's NUTS on the reference model (every effect sampled); returns the log spreads."""
+    import pymc as pm
+
+    from bayesdecide.model.reference import build_reference_model, log_spreads_from
+
+    ref = build_reference_model(model)
+    with ref:
+        idata = pm.sample(
             draws=draws,
             tune=tune,
             chains=chains,
-            seed=seed,
+            cores=cores or default_cores(chains),
+            random_seed=seed,
             target_accept=target_accept,
-            progress_bar=progressbar,
-            cores=cores,
-            save_warmup=False,
+            progressbar=progressbar,
+            compute_convergence_checks=False,
             **options,
         )
-    if sampler == "pymc":
-        import pymc as pm
-
-        with model:
-            return pm.sample(
-                draws=draws,
-                tune=tune,
-                chains=chains,
-                cores=cores,
-                random_seed=seed,
-                target_accept=target_accept,
-                progressbar=progressbar,
-                var_names=var_names,
-                compute_convergence_checks=False,
-                **options,
-            )
-    raise SpecError(f"sampler={sampler!r}: use one of {SAMPLERS}")
+    n = idata.posterior.sizes["draw"]
+    if _interrupted(n, draws):
+        raise KeyboardInterrupt("sampling was interrupted: the trace is incomplete")
+    return Draws(
+        x=log_spreads_from(model, idata.posterior), sample_stats=idata.sample_stats, sampler="pymc"
+    )
 
 
-def make_sampler(
-    inputs: ModelInputs, priors: Mapping[str, Prior], structure: Structure, sampler: str
-) -> Callable[..., Draws]:
-    """A function ``run(draws=, tune=, chains=, seed=, target_accept=, progressbar=, cores=,
-    **options) -> Draws`` for the hierarchical model; what it compiles is kept for a retry."""
-    if sampler not in SAMPLERS:
-        raise SpecError(f"sampler={sampler!r}: use one of {SAMPLERS}")
+def sample(
+    model: MarginalModel, sampler: str, options: Mapping[str, Any], **settings: Any
+) -> Draws:
+    """Sample with ``sampler``; ``"nutpie"`` falls back to ``"pymc"`` (warning) if unusable."""
     if sampler == "nutpie":
-        import nutpie
-
-        from bayesdecide.model.kernel import compile_density
-
-        density = compile_density(inputs, priors, structure)
-        model = density.nutpie_model()
-
-        def run_kernel(*, cores: int | None, progressbar: bool, **settings: Any) -> Draws:
-            chains = settings["chains"]
-            idata = nutpie.sample(
-                model,
-                progress_bar=progressbar,
-                cores=cores or default_cores(chains),
-                save_warmup=False,
-                **settings,
+        try:
+            return sample_nutpie(model, **settings, **check_options("nutpie", options))
+        except FastPathUnavailable as err:
+            warnings.warn(
+                f"the fast sampler is unavailable: {err}. Falling back to PyMC's NUTS on the "
+                "full model (same posterior, slower). Install nutpie>=0.16 to restore it.",
+                RuntimeWarning,
+                stacklevel=3,
             )
-            return Draws(density.constrained(idata.posterior), idata.sample_stats)
-
-        return run_kernel
-
-    from bayesdecide.model.hierarchical import build_model
-
-    pymc_model = build_model(inputs, priors, structure)
-    free = [rv.name for rv in pymc_model.free_RVs]
-    cache: dict[str, Any] = {}
-
-    def run_pymc(**settings: Any) -> Draws:
-        if sampler == "nutpie-pytensor" and "compiled" not in cache:
-            import nutpie
-
-            cache["compiled"] = nutpie.compile_pymc_model(pymc_model, var_names=free)
-        idata = sample_pymc_model(
-            pymc_model, sampler=sampler, var_names=free, compiled=cache.get("compiled"), **settings
-        )
-        params = {name: np.asarray(idata.posterior[name].values) for name in free}
-        return Draws(params, idata.sample_stats)
-
-    return run_pymc
+            sampler = "pymc"
+            options = {k: v for k, v in options.items() if k in SAMPLER_OPTIONS["pymc"]}
+    return sample_pymc(model, **settings, **check_options("pymc", options))
 
 
-__all__ = ["SAMPLERS", "Draws", "default_cores", "make_sampler", "sample_pymc_model"]
+__all__ = [
+    "SAMPLERS",
+    "SAMPLER_OPTIONS",
+    "Draws",
+    "FastPathUnavailable",
+    "check_options",
+    "default_cores",
+    "sample",
+]
