@@ -14,12 +14,9 @@ from bayesdecide.report.document import Document, to_markdown
 from bayesdecide.report.html import render_html
 from bayesdecide.report.memo import build_memo, write_memo
 
-memo = build_memo
-
 __all__ = [
     "Document",
     "build_memo",
-    "memo",
     "render_html",
     "to_markdown",
     "write_memo",
