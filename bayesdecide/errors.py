@@ -11,5 +11,14 @@ class SpecError(BayesDecideError, ValueError):
     """The experiment spec or model card is inconsistent."""
 
 
+class CardError(SpecError):
+    """A model card is missing, unreadable or invalid. The message names the key and the fix."""
+
+
 class DataValidationError(BayesDecideError, ValueError):
     """The data do not match the experiment spec (missing column, bad values, empty cells...)."""
+
+
+class RunFolderError(BayesDecideError):
+    """A run folder is missing, incomplete or damaged (a file cannot be read). The message names
+    the file and what to do."""

@@ -37,12 +37,12 @@ def fake_fit(retention_cells):
 
 @pytest.fixture()
 def fake_pipeline(monkeypatch, retention_cells):
-    """Patch the pipeline's fit and load_fit with FakeFit (no sampling)."""
-    from bayesdecide.run import pipeline
+    """Patch the run stage's fit and load_fit with FakeFit (no sampling)."""
+    from bayesdecide.run import pipeline, rerendering
 
-    def fake_fit_model(cells, card, settings, progress):
+    def fake_fit_model(cells, card, settings, progressbar):
         return FakeFit.from_cells(cells, draws=settings["draws"], chains=settings["chains"])
 
     monkeypatch.setattr(pipeline, "fit_model", fake_fit_model)
-    monkeypatch.setattr(pipeline, "load_fit", FakeFit.load)
+    monkeypatch.setattr(rerendering, "load_fit", FakeFit.load)
     return pipeline

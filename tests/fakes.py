@@ -27,6 +27,10 @@ class FakeFit:
         self.diagnostics_ok = True
         self.lineage = {"fake": True}
 
+    @property
+    def tau(self) -> xr.DataArray:
+        return self.idata.posterior["tau"]
+
     @classmethod
     def from_cells(
         cls, cells, *, draws: int = 200, chains: int = 2, seed: int = 0, diagnostics=None

@@ -14,7 +14,12 @@ the experiment's ``cell_share``:
 * :mod:`.sensitivity` - grids over any assumption;
 * :mod:`.information` - EVPI / EVPPI;
 * :mod:`.compare` - comparison across the levels of a factor;
-* :mod:`.decision` - :class:`Decision`, gathering all of it for the memo.
+* :mod:`.heterogeneity` - raw and pooled effects per level of a factor;
+* :mod:`.checks` - data and sampler checks that gate a recommendation;
+* :mod:`.recommend` - the recommendation rule (the one implementation);
+* :mod:`.defaults` - default thresholds (loss, decision threshold, interval probability);
+* :mod:`.settings` - :class:`DecisionSettings`;
+* :mod:`.decision` - :class:`Decision`, gathering all of it.
 """
 
 from bayesdecide.decide.breakeven import (
@@ -25,8 +30,10 @@ from bayesdecide.decide.breakeven import (
     parse_assumption,
     threshold_crossing,
 )
-from bayesdecide.decide.compare import LevelComparison, compare_levels, level_effects
-from bayesdecide.decide.decision import Decision, DecisionSettings, retention_settings
+from bayesdecide.decide.checks import CheckResult, Checks, CheckThresholds, run_checks
+from bayesdecide.decide.compare import LevelComparison, compare_levels
+from bayesdecide.decide.decision import Decision
+from bayesdecide.decide.defaults import DECISION_DEFAULTS
 from bayesdecide.decide.evaluate import LaunchDraws, PolicyDraws, policy_table, policy_values
 from bayesdecide.decide.guardrails import (
     EffectBound,
@@ -38,6 +45,7 @@ from bayesdecide.decide.guardrails import (
     guardrail_table,
     retention_guardrails,
 )
+from bayesdecide.decide.heterogeneity import factor_level_effects
 from bayesdecide.decide.information import (
     evpi,
     evpi_values,
@@ -54,13 +62,19 @@ from bayesdecide.decide.policies import (
     treat_none,
 )
 from bayesdecide.decide.population import Population, resolve_mix
+from bayesdecide.decide.recommend import Recommendation, recommend
 from bayesdecide.decide.sensitivity import sensitivity, sensitivity_draws, sensitivity_table
+from bayesdecide.decide.settings import DecisionSettings, retention_settings
 from bayesdecide.decide.value import ValueModel, retention_value_model
 
 __all__ = [
+    "DECISION_DEFAULTS",
     "OPTIMAL",
     "TREAT_ALL",
     "TREAT_NONE",
+    "CheckResult",
+    "CheckThresholds",
+    "Checks",
     "Decision",
     "DecisionSettings",
     "EffectBound",
@@ -73,6 +87,7 @@ __all__ = [
     "Policy",
     "PolicyDraws",
     "Population",
+    "Recommendation",
     "ValueModel",
     "ValuePositive",
     "break_even",
@@ -83,16 +98,18 @@ __all__ = [
     "evpi_values",
     "guardrail_from_dict",
     "guardrail_table",
-    "level_effects",
+    "factor_level_effects",
     "linear_coefficients",
     "optimal_policy",
     "parse_assumption",
     "policy_table",
     "policy_values",
+    "recommend",
     "resolve_mix",
     "retention_guardrails",
     "retention_settings",
     "retention_value_model",
+    "run_checks",
     "sensitivity",
     "sensitivity_draws",
     "sensitivity_table",

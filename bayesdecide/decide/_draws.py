@@ -174,16 +174,25 @@ def quantiles(x: np.ndarray, q: Sequence[float]) -> np.ndarray:
     return np.quantile(x, q, axis=0)
 
 
-def summarize(x: np.ndarray, ci_prob: float = 0.95) -> dict[str, np.ndarray]:
-    """Mean, sd and central interval over the leading sample axis."""
-    lo, hi = (1 - ci_prob) / 2, 1 - (1 - ci_prob) / 2
+def interval_probs(ci_prob: float) -> tuple[float, float]:
+    """Quantile levels of the equal-tailed ``ci_prob`` posterior interval, e.g. 0.95 -> (0.025,
+    0.975). Every ``lower``/``upper`` column of decide/ and report/ uses this convention."""
+    if not 0 < ci_prob < 1:
+        raise SpecError(f"ci_prob is {ci_prob}; give a probability strictly between 0 and 1")
+    return (1 - ci_prob) / 2, (1 + ci_prob) / 2
+
+
+def summarize(x: np.ndarray, ci_prob: float) -> dict[str, np.ndarray]:
+    """``mean``, ``sd``, ``median`` and the equal-tailed ``ci_prob`` interval (``lower``,
+    ``upper``) over the leading sample axis."""
+    lo, hi = interval_probs(ci_prob)
     qs = quantiles(x, [lo, 0.5, hi])
     return {
         "mean": x.mean(axis=0),
         "sd": x.std(axis=0, ddof=1) if x.shape[0] > 1 else np.zeros(x.shape[1:]),
         "median": qs[1],
-        "ci_lower": qs[0],
-        "ci_upper": qs[2],
+        "lower": qs[0],
+        "upper": qs[2],
     }
 
 

@@ -5,9 +5,11 @@ draw ``V(theta) = a + b * theta`` and the break-even value is ``theta* = -a / b`
 
 ``transport_multiplier``
     ``a = N * rest - cost``, ``b = N * benefit`` (benefit outcomes scaled by the multiplier).
-``weight:<outcome>`` / ``penalty:<outcome>``
+``weight:<outcome>`` / ``penalty:<outcome>`` / a named cost assumption
     A value weight (dollars per unit of the outcome's effect); the penalty is the negated weight,
-    e.g. ``penalty:annoyance`` (dollars per annoyed customer; also spelt ``annoyance_penalty``).
+    e.g. ``penalty:annoyance`` (dollars per annoyed customer). A value model's named assumption
+    (``annoyance_penalty`` when its ``assumptions`` map that name to ``annoyance``) is the same
+    penalty under its own name.
 ``fixed_cost``
     ``a = N * value``, ``b = -cost scale`` (1, or the treated share with its floor).
 ``n_eligible``
@@ -26,7 +28,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayesdecide.decide._draws import DEFAULT_SAMPLE_DIMS
+from bayesdecide.decide._draws import DEFAULT_SAMPLE_DIMS, interval_probs
 from bayesdecide.decide.evaluate import LaunchDraws
 from bayesdecide.decide.policies import Policy, as_policy
 from bayesdecide.decide.population import Population
@@ -38,40 +40,35 @@ _GLOBAL = ("transport_multiplier", "fixed_cost", "n_eligible")
 
 @dataclass(frozen=True)
 class Assumption:
-    """A parsed assumption: ``kind`` in transport_multiplier, fixed_cost, n_eligible, weight,
-    penalty; ``outcome`` for weights and penalties."""
+    """A resolved assumption: ``kind`` in transport_multiplier, fixed_cost, n_eligible, weight,
+    penalty; ``outcome`` for weights and penalties; ``label`` is the name it was asked by."""
 
     kind: str
     outcome: str | None = None
-
-    @property
-    def label(self) -> str:
-        if self.kind == "weight":
-            return f"{self.outcome}_weight"
-        if self.kind == "penalty":
-            return f"{self.outcome}_penalty"
-        return self.kind
+    label: str = ""
 
 
-def parse_assumption(name: str, outcomes: Sequence[str]) -> Assumption:
-    """Parse ``transport_multiplier``, ``fixed_cost``, ``n_eligible``, ``weight:<outcome>``,
-    ``penalty:<outcome>``, ``<outcome>_weight`` or ``<outcome>_penalty``."""
+def assumption_names(value_model: ValueModel) -> list[str]:
+    """Every assumption name :func:`parse_assumption` accepts besides ``weight:``/``penalty:``."""
+    return [*_GLOBAL, *value_model.assumptions]
+
+
+def parse_assumption(name: str, value_model: ValueModel, outcomes: Sequence[str]) -> Assumption:
+    """Resolve an assumption name: ``transport_multiplier``, ``fixed_cost``, ``n_eligible``, a
+    named cost assumption of the value model (e.g. ``annoyance_penalty``, whose outcome the value
+    model names), or the explicit ``weight:<outcome>`` / ``penalty:<outcome>``."""
     outcomes = [str(o) for o in outcomes]
     if name in _GLOBAL:
-        return Assumption(name)
-    kind = outcome = None
-    if ":" in name:
-        kind, outcome = name.split(":", 1)
-    elif name.endswith("_penalty"):
-        kind, outcome = "penalty", name[: -len("_penalty")]
-    elif name.endswith("_weight"):
-        kind, outcome = "weight", name[: -len("_weight")]
-    if kind not in ("weight", "penalty") or outcome not in outcomes:
-        raise SpecError(
-            f"unknown assumption {name!r}; use one of {list(_GLOBAL)}, 'weight:<outcome>' or "
-            f"'penalty:<outcome>' with an outcome in {outcomes}"
-        )
-    return Assumption(kind, outcome)
+        return Assumption(name, label=name)
+    if name in value_model.assumptions:
+        return Assumption("penalty", value_model.assumptions[name], label=name)
+    kind, _, outcome = name.partition(":")
+    if kind in ("weight", "penalty") and outcome in outcomes:
+        return Assumption(kind, outcome, label=name)
+    raise SpecError(
+        f"unknown assumption {name!r}; use one of {assumption_names(value_model)}, "
+        f"'weight:<outcome>' or 'penalty:<outcome>' with an outcome in {outcomes}"
+    )
 
 
 def linear_coefficients(
@@ -84,7 +81,7 @@ def linear_coefficients(
     asm = (
         assumption
         if isinstance(assumption, Assumption)
-        else parse_assumption(assumption, launch.outcomes)
+        else parse_assumption(assumption, launch.value_model, launch.outcomes)
     )
     pop = launch.population
     n = pop.n_eligible
@@ -164,19 +161,19 @@ def break_even_table(
     masks: np.ndarray,
     names: Sequence[str],
     assumptions: Sequence[str],
-    decision_threshold: float = 0.8,
-    ci_prob: float = 0.9,
+    decision_threshold: float,
+    ci_prob: float,
 ) -> pd.DataFrame:
     """Break-even summary per assumption and policy.
 
-    Columns: ``assumption``, ``policy``, ``current`` (setting now), ``median``, ``ci_lower``,
-    ``ci_upper`` (central ``ci_prob`` interval of the break-even draws, NaN draws ignored),
+    Columns: ``assumption``, ``policy``, ``current`` (setting now), ``median``, ``lower``,
+    ``upper`` (equal-tailed ``ci_prob`` interval of the break-even draws, NaN draws ignored),
     ``prob_defined`` (share of draws with a break-even), ``direction`` (``"above"`` when value
     rises with the assumption, so it must stay above the break-even; ``"below"`` otherwise),
     ``threshold`` (the value at which P(value > 0) equals ``decision_threshold``) and
     ``decision_threshold``.
     """
-    lo, hi = (1 - ci_prob) / 2, 1 - (1 - ci_prob) / 2
+    lo, hi = interval_probs(ci_prob)
     rows = []
     for name in assumptions:
         a, b, current, asm = linear_coefficients(launch, masks, name)
@@ -194,8 +191,8 @@ def break_even_table(
                     "policy": pname,
                     "current": float(current),
                     "median": float(q[1]),
-                    "ci_lower": float(q[0]),
-                    "ci_upper": float(q[2]),
+                    "lower": float(q[0]),
+                    "upper": float(q[2]),
                     "prob_defined": float(np.isfinite(r).mean()),
                     "direction": "above" if b[:, p].mean() >= 0 else "below",
                     "threshold": threshold_crossing(a[:, p], b[:, p], decision_threshold),

@@ -24,6 +24,7 @@ import pandas as pd
 import xarray as xr
 
 from bayesdecide.decide._draws import summarize
+from bayesdecide.decide.defaults import DECISION_DEFAULTS
 from bayesdecide.decide.evaluate import LaunchDraws
 from bayesdecide.errors import SpecError
 
@@ -48,7 +49,7 @@ def _level_codes(launch: LaunchDraws, factor: str) -> tuple[list, np.ndarray]:
     return levels, pd.Index(levels).get_indexer(labels)
 
 
-def level_effects(
+def _level_draws(
     launch: LaunchDraws, factor: str, outcome: str | None = None
 ) -> tuple[np.ndarray, list, np.ndarray]:
     """``(effects (S, L), levels, shares (L,))`` population-weighted over each level's cells."""
@@ -76,19 +77,13 @@ def _best_policy(launch: LaunchDraws, factor: str) -> pd.DataFrame:
         tri = np.tril(np.ones((len(order), len(order))))  # prefix k treats the first k+1 cells
         ev_cells = n * mix[order] * m[order]
         prefix_share = (tri * (mix[order] / share)[None]).sum(axis=1)
-        if pop.fixed_cost_scaling == "treated_share":
-            scale = np.maximum(prefix_share, pop.min_cost_share)
-        else:
-            scale = np.ones_like(prefix_share)
-        ev = tri @ ev_cells - pop.fixed_cost * share * scale
+        ev = tri @ ev_cells - pop.fixed_cost * share * pop.share_scale(prefix_share)
         k = int(np.argmax(ev))
         opt_cells = order[: k + 1] if ev[k] > 0 else order[:0]
         v_all = n * (v[:, idx] @ mix[idx]) - pop.fixed_cost * share  # treated share 1
         if len(opt_cells):
             s_opt = mix[opt_cells].sum() / share
-            scale_opt = (
-                max(s_opt, pop.min_cost_share) if pop.fixed_cost_scaling == "treated_share" else 1.0
-            )
+            scale_opt = float(pop.share_scale(s_opt))
             v_opt = n * (v[:, opt_cells] @ mix[opt_cells]) - pop.fixed_cost * share * scale_opt
         else:
             s_opt, v_opt = 0.0, np.zeros(v.shape[0])
@@ -178,12 +173,14 @@ def compare_levels(
     factor: str = "region",
     outcome: str | None = None,
     effects: xr.Dataset | None = None,
-    ci_prob: float = 0.95,
+    ci_prob: float = DECISION_DEFAULTS["ci_prob"],
 ) -> LevelComparison:
     """Compare the levels of ``factor`` on net value per customer (``outcome=None``, dollars) or
     one outcome's effect (its unit). ``effects`` (an EffectTable with ``effect`` and
-    ``effect_cov``) adds the raw-vs-pooled shrinkage table."""
-    eff, levels, shares = level_effects(launch, factor, outcome)
+    ``effect_cov``) adds the raw-vs-pooled shrinkage table. ``summary`` has the equal-tailed
+    ``ci_prob`` interval in ``lower``/``upper``; ``pairwise`` holds P(row > column) with NaN on
+    the diagonal (a level is not compared with itself)."""
+    eff, levels, shares = _level_draws(launch, factor, outcome)
     s = summarize(eff, ci_prob)
     summary = pd.DataFrame(
         {
@@ -191,12 +188,13 @@ def compare_levels(
             "share": shares,
             "mean": s["mean"],
             "sd": s["sd"],
-            "ci_lower": s["ci_lower"],
-            "ci_upper": s["ci_upper"],
+            "lower": s["lower"],
+            "upper": s["upper"],
             "prob_positive": (eff > 0).mean(axis=0),
         }
     )
     pair = (eff[:, :, None] > eff[:, None, :]).mean(axis=0)
+    np.fill_diagonal(pair, np.nan)
     pairwise = pd.DataFrame(
         pair, index=pd.Index(levels, name="A"), columns=pd.Index(levels, name="B")
     )

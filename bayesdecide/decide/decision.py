@@ -1,21 +1,16 @@
-"""`Decision`: a fit's posterior draws together with its decision settings.
+"""`Decision`: a fit's posterior draws together with stated decision settings and checks.
 
-It gathers every decision table for one set of settings (value model, launch population, policies,
-guardrails, loss and decision thresholds) and is what the memo reads (:meth:`Decision.to_dict` is
-the memo's ``summary.json``). Nothing is refitted: :meth:`Decision.with_settings` re-renders with
-other costs, weights, mix or rules in milliseconds.
-
-Recommendation rule (explicit): among all evaluated policies (treat none, treat all, the named
-policies and the optimal targeting), recommend the one with the highest expected launch value among
-those that pass **every** guardrail; ties go to the policy listed first (named policies come before
-``optimal``). If no policy passes, recommend ``treat_none`` (hold: do not launch).
+It gathers every decision table for one set of settings (value model, launch population, policies
+with their display labels, guardrails, thresholds) and the recommendation of
+:mod:`bayesdecide.decide.recommend`, gated by the data and sampler checks. Nothing is refitted:
+:meth:`Decision.with_settings` and :meth:`Decision.with_policies` answer new questions in
+milliseconds. Build one from a model card with ``card.decide(fit)``.
 """
 
 from __future__ import annotations
 
-import math
+import html
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields, replace
 from functools import cached_property
 from typing import Any
 
@@ -23,184 +18,50 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayesdecide.decide._draws import (
-    DEFAULT_SAMPLE_DIMS,
-    as_sample_dims,
-    factor_names,
-    flatten,
-    summarize,
-)
+from bayesdecide.decide._draws import DEFAULT_SAMPLE_DIMS, as_sample_dims, factor_names
 from bayesdecide.decide.breakeven import break_even_draws, break_even_table
+from bayesdecide.decide.checks import CheckResult, Checks, CheckThresholds, evaluate_checks
 from bayesdecide.decide.compare import LevelComparison, compare_levels
 from bayesdecide.decide.evaluate import LaunchDraws, PolicyDraws, policy_table
-from bayesdecide.decide.guardrails import (
-    Guardrail,
-    as_guardrail,
-    check_guardrails,
-    guardrail_probabilities,
-    guardrail_table,
-    retention_guardrails,
-)
+from bayesdecide.decide.guardrails import check_guardrails, guardrail_table
 from bayesdecide.decide.information import value_of_information
 from bayesdecide.decide.optimal import OptimalResult, optimal_policy
 from bayesdecide.decide.policies import (
+    DEFAULT_LABELS,
     OPTIMAL,
     TREAT_ALL,
-    TREAT_NONE,
     Policy,
-    as_policy,
     treat_all,
     treat_none,
 )
-from bayesdecide.decide.population import Population
+from bayesdecide.decide.recommend import Recommendation, recommend
 from bayesdecide.decide.sensitivity import sensitivity_table
-from bayesdecide.decide.value import ValueModel, retention_value_model
+from bayesdecide.decide.settings import DecisionSettings
 from bayesdecide.errors import SpecError
 
-_POPULATION_KEYS = {f.name for f in fields(Population)}
 
-
-@dataclass(frozen=True)
-class DecisionSettings:
-    """Everything a decision needs beyond the draws.
-
-    Parameters
-    ----------
-    value_model:
-        Weights on outcomes (dollars per unit of effect).
-    population:
-        Launch size, mix, fixed cost, transport multiplier.
-    policies:
-        Named policies (rules or cell sets) besides ``treat_none``, ``treat_all`` and ``optimal``,
-        which are always evaluated (``optimal`` when ``include_optimal``).
-    guardrails:
-        Pre-registered rules; they also constrain the optimal targeting.
-    loss_threshold:
-        X in P(loss > X), dollars.
-    decision_threshold:
-        Probability at which break-even thresholds are read (P(value > 0) = this).
-    break_even_assumptions:
-        Assumptions to report break-even values for; ``None``: transport multiplier, fixed cost,
-        launch size and the penalty of every outcome priced at other than -1 dollar per unit
-        (e.g. ``annoyance_penalty``, ``support_tickets_penalty``).
-    include_optimal:
-        Evaluate the Bayes-optimal targeting policy.
-    ci_prob:
-        Central interval probability for effect and break-even summaries.
-    """
-
-    value_model: ValueModel
-    population: Population
-    policies: tuple[Policy, ...] = ()
-    guardrails: tuple[Guardrail, ...] = ()
-    loss_threshold: float = 500_000.0
-    decision_threshold: float = 0.8
-    break_even_assumptions: tuple[str, ...] | None = None
-    include_optimal: bool = True
-    ci_prob: float = 0.95
-
-    def __post_init__(self) -> None:
-        vm = self.value_model
-        if isinstance(vm, Mapping):
-            vm = ValueModel.from_dict(vm) if "weights" in vm else ValueModel(vm)
-        pop = self.population
-        if isinstance(pop, Mapping):
-            pop = Population.from_dict(pop)
-        object.__setattr__(self, "value_model", vm)
-        object.__setattr__(self, "population", pop)
-        object.__setattr__(self, "policies", tuple(as_policy(p) for p in self.policies))
-        object.__setattr__(self, "guardrails", tuple(as_guardrail(g) for g in self.guardrails))
-        if self.break_even_assumptions is not None:
-            object.__setattr__(self, "break_even_assumptions", tuple(self.break_even_assumptions))
-        if not 0 < self.decision_threshold < 1:
-            raise SpecError(f"decision_threshold is {self.decision_threshold}; give it in (0, 1)")
-        if not 0 < self.ci_prob < 1:
-            raise SpecError(f"ci_prob is {self.ci_prob}; give it in (0, 1)")
-        if self.loss_threshold < 0:
-            raise SpecError(f"loss_threshold is {self.loss_threshold}; give dollars >= 0")
-        names = [p.name for p in self.policies]
-        if OPTIMAL in names:
-            raise SpecError(f"{OPTIMAL!r} is reserved for the optimal targeting; rename the policy")
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-data form (for a TOML model card)."""
-        d: dict[str, Any] = {
-            "value_model": self.value_model.to_dict(),
-            "population": self.population.to_dict(),
-            "policies": [p.to_dict() for p in self.policies],
-            "guardrails": [g.to_dict() for g in self.guardrails],
-            "loss_threshold": self.loss_threshold,
-            "decision_threshold": self.decision_threshold,
-            "include_optimal": self.include_optimal,
-            "ci_prob": self.ci_prob,
-        }
-        if self.break_even_assumptions is not None:
-            d["break_even_assumptions"] = list(self.break_even_assumptions)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> DecisionSettings:
-        valid = {f.name for f in fields(cls)}
-        unknown = set(d) - valid
-        if unknown:
-            raise SpecError(
-                f"unknown decision settings {sorted(unknown)}; valid are {sorted(valid)}"
-            )
-        return cls(**dict(d))
-
-
-def retention_settings(**changes: Any) -> DecisionSettings:
-    """The seed's settings: 120,000 eligible customers, $280,000 fixed cost scaled with the treated
-    share (5% floor), the seed's net margin, policies ``medium_high_risk`` and ``high_risk_only``,
-    and the seed's guardrails plus a region fairness floor. ``changes`` go through
-    :meth:`Decision.with_settings`'s keys (settings fields, population fields, ``weights``)."""
-    base = DecisionSettings(
-        value_model=retention_value_model(),
-        population=Population(
-            n_eligible=120_000, fixed_cost=280_000.0, fixed_cost_scaling="treated_share"
-        ),
-        policies=(
-            Policy("medium_high_risk", rule={"risk_band": {"in": ["Medium risk", "High risk"]}}),
-            Policy("high_risk_only", rule={"risk_band": {"in": ["High risk"]}}),
-        ),
-        guardrails=tuple(retention_guardrails()),
+def fit_checks(fit: Any, thresholds: CheckThresholds, assignment_share: float) -> Checks:
+    """Checks a fit alone allows: the sample ratio from its EffectTable's arm counts and the
+    sampler diagnostics. Covariate balance needs the cell statistics; without them it reads
+    "not checked" (see :func:`bayesdecide.decide.checks.run_checks` for the full set)."""
+    effects = fit.effects
+    checks = evaluate_checks(
+        float(effects["n_control"].sum()),
+        float(effects["n_treatment"].sum()),
+        pd.DataFrame(columns=["mean_control", "mean_treatment", "smd"]),
+        dict(fit.diagnostics),
+        thresholds,
+        assignment_share=assignment_share,
     )
-    return _apply_changes(base, changes)
-
-
-def _apply_changes(settings: DecisionSettings, changes: Mapping[str, Any]) -> DecisionSettings:
-    setting_keys = {f.name for f in fields(DecisionSettings)}
-    pop_changes = {k: v for k, v in changes.items() if k in _POPULATION_KEYS}
-    weights = changes.get("weights")
-    other = {k: v for k, v in changes.items() if k in setting_keys}
-    unknown = set(changes) - setting_keys - _POPULATION_KEYS - {"weights"}
-    if unknown:
-        raise SpecError(
-            f"unknown settings {sorted(unknown)}; use decision settings {sorted(setting_keys)}, "
-            f"population fields {sorted(_POPULATION_KEYS)} or 'weights'"
-        )
-    new = replace(settings, **other) if other else settings
-    if pop_changes:
-        new = replace(new, population=replace(new.population, **pop_changes))
-    if weights is not None:
-        new = replace(new, value_model=new.value_model.with_weights(**dict(weights)))
-    return new
-
-
-def _json(x: Any) -> Any:
-    """JSON-ready: numpy scalars to Python, non-finite floats to None."""
-    if isinstance(x, Mapping):
-        return {str(k): _json(v) for k, v in x.items()}
-    if isinstance(x, list | tuple | np.ndarray):
-        return [_json(v) for v in x]
-    if isinstance(x, np.bool_ | bool):
-        return bool(x)
-    if isinstance(x, np.integer):
-        return int(x)
-    if isinstance(x, float | np.floating):
-        x = float(x)
-        return x if math.isfinite(x) else None
-    return x
+    unchecked = CheckResult(
+        "Covariate balance",
+        True,
+        float("nan"),
+        thresholds.max_abs_smd,
+        "not checked: covariate balance needs the cell statistics (card.decide(fit, cells=...))",
+    )
+    results = tuple(unchecked if r.name == unchecked.name else r for r in checks.results)
+    return Checks(results, checks.balance)
 
 
 class Decision:
@@ -214,9 +75,11 @@ class Decision:
     cell_share:
         The experiment's mix over ``cell`` (sums to 1).
     settings:
-        :class:`DecisionSettings`.
+        :class:`DecisionSettings` (stated: nothing is assumed about the experiment).
     effects:
-        Optional EffectTable (``effect``, ``effect_cov``) for the raw-vs-pooled shrinkage table.
+        Optional EffectTable (``effect``, ``effect_cov``) for the raw-vs-pooled tables.
+    checks:
+        Data and sampler checks that gate the recommendation; ``None``: not gated.
     sample_dims:
         Draw dims of ``tau``.
     """
@@ -228,14 +91,19 @@ class Decision:
         settings: DecisionSettings,
         *,
         effects: xr.Dataset | None = None,
+        checks: Checks | None = None,
         sample_dims: str | Sequence[str] = DEFAULT_SAMPLE_DIMS,
     ) -> None:
         if not isinstance(settings, DecisionSettings):
-            raise SpecError(f"settings must be DecisionSettings, got {type(settings).__name__}")
+            raise SpecError(
+                f"settings must be DecisionSettings, got {type(settings).__name__}; build them "
+                "with DecisionSettings.build(value_model=..., population=...) or card.decide(fit)"
+            )
         self.tau = tau
         self.cell_share = cell_share
         self.settings = settings
         self.effects = effects
+        self.checks = checks
         self.sample_dims = as_sample_dims(sample_dims)
         launch = self.launch  # validates tau, weights and mix now
         check_guardrails(settings.guardrails, launch.outcomes, factor_names(tau))
@@ -243,41 +111,52 @@ class Decision:
 
     @classmethod
     def from_fit(
-        cls, fit: Any, settings: DecisionSettings | None = None, **changes: Any
+        cls,
+        fit: Any,
+        settings: DecisionSettings | None = None,
+        *,
+        thresholds: CheckThresholds | None = None,
+        assignment_share: float = 0.5,
+        checks: Checks | None = None,
+        **changes: Any,
     ) -> Decision:
-        """From a fit (duck-typed): ``fit.idata.posterior["tau"]``, ``fit.cell_share`` and, when
-        present, ``fit.effects``. ``settings`` defaults to :func:`retention_settings`; ``changes``
-        are applied as in :meth:`with_settings`."""
-        try:
-            tau = fit.idata.posterior["tau"]
-            cell_share = fit.cell_share
-        except (AttributeError, KeyError) as err:
-            raise SpecError("from_fit needs fit.idata.posterior['tau'] and fit.cell_share") from err
-        base = retention_settings() if settings is None else settings
-        return cls(
-            tau,
-            cell_share,
-            _apply_changes(base, changes),
-            effects=getattr(fit, "effects", None),
-            sample_dims=DEFAULT_SAMPLE_DIMS,
-        )
+        """From a fit: ``fit.tau``, ``fit.cell_share``, ``fit.effects`` and ``fit.diagnostics``.
 
-    def with_settings(self, **changes: Any) -> Decision:
-        """A new Decision with changed settings, no refit.
-
-        Keys: any :class:`DecisionSettings` field (``policies``, ``guardrails``, ...), any
-        :class:`Population` field (``n_eligible``, ``mix``, ``fixed_cost``,
-        ``transport_multiplier``, ``fixed_cost_scaling``, ``min_cost_share``), ``weights``
-        (``{outcome: weight}`` merged into the value model) or ``effects``.
+        ``settings`` (or, without them, ``changes`` holding at least ``value_model`` and
+        ``population``) must be stated. ``checks`` default to :func:`fit_checks` with
+        ``thresholds`` (default :class:`CheckThresholds`), so failed diagnostics block the
+        recommendation.
         """
-        effects = changes.pop("effects", self.effects)
+        try:
+            tau, cell_share = fit.tau, fit.cell_share
+        except AttributeError as err:
+            raise SpecError("from_fit needs fit.tau and fit.cell_share (a Fit)") from err
+        if settings is None:
+            settings = DecisionSettings.build(**changes)
+        elif changes:
+            settings = settings.with_changes(**changes)
+        if checks is None:
+            checks = fit_checks(fit, thresholds or CheckThresholds(), assignment_share)
+        return cls(tau, cell_share, settings, effects=fit.effects, checks=checks)
+
+    def _replace(self, settings: DecisionSettings) -> Decision:
         return Decision(
             self.tau,
             self.cell_share,
-            _apply_changes(self.settings, changes),
-            effects=effects,
+            settings,
+            effects=self.effects,
+            checks=self.checks,
             sample_dims=self.sample_dims,
         )
+
+    def with_settings(self, **changes: Any) -> Decision:
+        """A new Decision with changed settings, no refit (keys: see
+        :meth:`DecisionSettings.with_changes`)."""
+        return self._replace(self.settings.with_changes(**changes))
+
+    def with_policies(self, *policies: Policy | Mapping[str, Any]) -> Decision:
+        """A new Decision with ``policies`` added to the others (same name: replaced)."""
+        return self._replace(self.settings.with_policies(*policies))
 
     # ---- building blocks -------------------------------------------------------------------
 
@@ -288,7 +167,7 @@ class Decision:
 
     @cached_property
     def named_policies(self) -> list[Policy]:
-        """treat_none, treat_all (unless redefined) and the settings' policies, in order."""
+        """treat_none, treat_all (unless the settings give their own) and the settings' policies."""
         names = [p.name for p in self.settings.policies]
         base = [p for p in (treat_none(), treat_all()) if p.name not in names]
         return [*base, *self.settings.policies]
@@ -309,8 +188,15 @@ class Decision:
 
     @property
     def policy_names(self) -> list[str]:
+        """Policy ids in table order."""
         names = [p.name for p in self.named_policies]
         return [*names, OPTIMAL] if self.settings.include_optimal else names
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """Policy id -> display name."""
+        labels = {p.name: p.label for p in self.named_policies}
+        return {n: labels.get(n, DEFAULT_LABELS.get(n, n)) for n in self.policy_names}
 
     @cached_property
     def policy_draws(self) -> PolicyDraws:
@@ -331,79 +217,74 @@ class Decision:
             raise SpecError(f"unknown policy {policy!r}; policies are {self.policy_names}")
         return self.policy_names.index(policy)
 
+    def _indices(self, policies: Sequence[str] | None) -> tuple[list[str], list[int]]:
+        pols = self.policy_names if policies is None else list(policies)
+        return pols, [self._policy_index(p) for p in pols]
+
     # ---- tables ----------------------------------------------------------------------------
 
     @cached_property
     def _policy_table(self) -> pd.DataFrame:
-        pd_ = self.policy_draws
-        return policy_table(pd_.value, pd_.names, pd_.treated_share, self.settings.loss_threshold)
-
-    def policy_table(self) -> pd.DataFrame:
-        """Per policy: expected_value, prob_positive, prob_large_loss, p10, p50, p90,
-        expected_loss, prob_best (dollars at launch scale), treated_share, passes_guardrails."""
-        t = self._policy_table.copy()
-        t["passes_guardrails"] = self._passes_all
+        d = self.policy_draws
+        t = policy_table(d.value, d.names, d.treated_share, self.settings.loss_threshold)
+        t["passes_guardrails"] = self._guardrail_table.groupby("policy", sort=False)["passes"].all()
+        t["passes_guardrails"] = t["passes_guardrails"].fillna(True).astype(bool)
         return t
 
-    @cached_property
-    def _guardrails(self) -> tuple[np.ndarray, np.ndarray]:
-        return guardrail_probabilities(self.settings.guardrails, self.policy_draws)
+    def policy_table(self) -> pd.DataFrame:
+        """Per policy id: expected_value, prob_positive, prob_large_loss, p10, p50, p90,
+        expected_loss, prob_best (dollars at launch scale), treated_share, passes_guardrails."""
+        return self._policy_table.copy()
 
     @cached_property
-    def _passes_all(self) -> np.ndarray:
-        return self._guardrails[1].all(axis=0)
+    def _guardrail_table(self) -> pd.DataFrame:
+        return guardrail_table(self.settings.guardrails, self.policy_draws)
 
     def guardrail_table(self) -> pd.DataFrame:
         """Tidy: rule, description, policy, probability, threshold, comparison, passes."""
-        return guardrail_table(self.settings.guardrails, self.policy_draws)
+        return self._guardrail_table.copy()
+
+    @cached_property
+    def recommendation(self) -> Recommendation:
+        """The rule's recommendation (:mod:`bayesdecide.decide.recommend`), checks included."""
+        return recommend(self._policy_table, self._guardrail_table, self.checks, self.labels)
 
     @property
-    def recommended_policy(self) -> str:
-        """Highest expected value among policies passing every guardrail; else ``treat_none``."""
-        ev = self._policy_table["expected_value"].to_numpy()
-        best, best_ev = TREAT_NONE, -np.inf
-        for name, e, ok in zip(self.policy_names, ev, self._passes_all, strict=True):
-            if ok and e > best_ev:
-                best, best_ev = name, e
-        return best
+    def recommended_policy(self) -> str | None:
+        """The policy id to launch; ``None`` when the rule says do not launch or the checks
+        block a recommendation (see :attr:`recommendation` for why)."""
+        return self.recommendation.policy
 
     def effects_table(self) -> pd.DataFrame:
         """All-customer effect per outcome at the experiment's mix (outcome units per assigned
-        customer): mean, sd, ci_lower, ci_upper (central ``ci_prob``)."""
+        customer): mean, sd, lower, upper (equal-tailed ``ci_prob``), prob_positive."""
+        from bayesdecide.decide._draws import summarize
+
         launch = self.launch
         avg = np.einsum("sck,c->sk", launch.x, launch.experiment_share)
         s = summarize(avg, self.settings.ci_prob)
-        return pd.DataFrame(
-            {k: s[k] for k in ("mean", "sd", "ci_lower", "ci_upper")},
-            index=pd.Index(launch.outcomes, name="outcome"),
-        )
+        table = {k: s[k] for k in ("mean", "sd", "lower", "upper")}
+        table["prob_positive"] = (avg > 0).mean(axis=0)
+        return pd.DataFrame(table, index=pd.Index(launch.outcomes, name="outcome"))
 
     @property
     def break_even_assumptions(self) -> list[str]:
         if self.settings.break_even_assumptions is not None:
             return list(self.settings.break_even_assumptions)
-        priced = [
-            f"penalty:{k}"
-            for k, w in self.settings.value_model.weights.items()
-            if w < 0 and w != -1
-        ]
-        return ["transport_multiplier", *priced, "fixed_cost", "n_eligible"]
+        named = list(self.settings.value_model.assumptions)
+        return ["transport_multiplier", *named, "fixed_cost", "n_eligible"]
 
     @property
     def break_even_policy(self) -> str:
-        """Policy the memo's break-even values refer to: the recommendation, or treat_all when
-        the recommendation is to hold."""
-        rec = self.recommended_policy
-        if rec == TREAT_NONE and TREAT_ALL in self.policy_names:
-            return TREAT_ALL
-        return rec
+        """Policy the break-even values refer to: the rule's choice (the provisional one when
+        the checks block), or treat_all when the rule says do not launch."""
+        return self.recommendation.rule_policy or TREAT_ALL
 
     def break_even_table(
         self, assumptions: Sequence[str] | None = None, policies: Sequence[str] | None = None
     ) -> pd.DataFrame:
         """Break-even summary (see :func:`bayesdecide.decide.breakeven.break_even_table`)."""
-        pols = self.policy_names if policies is None else list(policies)
-        idx = [self._policy_index(p) for p in pols]
+        pols, idx = self._indices(policies)
         return break_even_table(
             self.launch,
             self.masks[idx],
@@ -428,8 +309,7 @@ class Decision:
         policies: Sequence[str] | None = None,
     ) -> pd.DataFrame:
         """Expected value, P(value > 0), P(large loss), P10/P90 over a grid of one assumption."""
-        pols = self.policy_names if policies is None else list(policies)
-        idx = [self._policy_index(p) for p in pols]
+        pols, idx = self._indices(policies)
         return sensitivity_table(
             self.launch, self.masks[idx], pols, assumption, grid, self.settings.loss_threshold
         )
@@ -439,76 +319,66 @@ class Decision:
         fs = factor_names(self.tau) if factors is None else list(factors)
         return value_of_information(self.launch, self.masks, self.policy_names, fs)
 
-    def compare(self, factor: str = "region", outcome: str | None = None) -> LevelComparison:
+    def compare(self, factor: str, outcome: str | None = None) -> LevelComparison:
         """Compare the levels of ``factor`` (see :func:`bayesdecide.decide.compare_levels`)."""
         return compare_levels(self.launch, factor, outcome, self.effects, self.settings.ci_prob)
 
-    # ---- summary ---------------------------------------------------------------------------
+    # ---- plots (thin wrappers over bayesdecide.report.plots) --------------------------------
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready summary (the memo's ``summary.json``); money in dollars at launch scale."""
-        eff = self.effects_table()
-        pt = self.policy_table()
-        gt = self.guardrail_table()
-        be_policy = self.break_even_policy
-        bt = self.break_even_table(policies=[be_policy])
-        pop = self.settings.population
-        out = {
-            "effects": {
-                str(k): {c: row[c] for c in ("mean", "sd", "ci_lower", "ci_upper")}
-                for k, row in eff.iterrows()
-            },
-            "policies": {
-                str(name): {
-                    c: row[c]
-                    for c in (
-                        "expected_value",
-                        "prob_positive",
-                        "prob_large_loss",
-                        "p10",
-                        "p50",
-                        "p90",
-                        "prob_best",
-                        "treated_share",
-                        "expected_loss",
-                        "passes_guardrails",
-                    )
-                }
-                for name, row in pt.iterrows()
-            },
-            "recommended_policy": self.recommended_policy,
-            "guardrails": [
-                {c: row[c] for c in ("rule", "policy", "probability", "threshold", "passes")}
-                for _, row in gt.iterrows()
-            ],
-            "break_even": {
-                row["assumption"]: {
-                    "median": row["median"],
-                    "ci_lower": row["ci_lower"],
-                    "ci_upper": row["ci_upper"],
-                    "current": row["current"],
-                    "threshold": row["threshold"],
-                    "direction": row["direction"],
-                    "policy": be_policy,
-                }
-                for _, row in bt.iterrows()
-            },
-            "optimal_cells": self.policy_cells(OPTIMAL) if self.settings.include_optimal else None,
-            "settings": {
-                "n_eligible": pop.n_eligible,
-                "fixed_cost": pop.fixed_cost,
-                "fixed_cost_scaling": pop.fixed_cost_scaling,
-                "transport_multiplier": pop.transport_multiplier,
-                "loss_threshold": self.settings.loss_threshold,
-                "decision_threshold": self.settings.decision_threshold,
-                "ci_prob": self.settings.ci_prob,
-            },
-        }
-        return _json(out)
+    def plot_policy_values(self) -> Any:
+        """Expected launch value per policy with its 10th-90th percentile; returns the axes."""
+        from bayesdecide.report import plots
+
+        table = self.policy_table().rename(index=self.labels)
+        rec = self.recommendation.policy
+        return plots.policy_values(table, recommended=self.labels.get(rec or "")).axes[0]
+
+    def plot_value_posterior(self, policy: str | None = None) -> Any:
+        """Launch value posterior of ``policy`` (default :attr:`break_even_policy`); the axes."""
+        from bayesdecide.report import plots
+
+        pol = self.break_even_policy if policy is None else policy
+        self._policy_index(pol)
+        values = self.policy_values.sel(policy=pol)
+        fig = plots.value_posterior(
+            values, policy=self.labels[pol], large_loss=self.settings.loss_threshold
+        )
+        return fig.axes[0]
+
+    def plot_guardrails(self) -> Any:
+        """Rule x policy grid of posterior probabilities with pass/fail; returns the axes."""
+        from bayesdecide.report import plots
+
+        rows = self.guardrail_table().rename(columns={"threshold": "required"})
+        rows["policy"] = rows["policy"].map(self.labels)
+        return plots.guardrail_probabilities(rows).axes[0]
+
+    def plot_comparison(self, factor: str) -> Any:
+        """Heatmap of P(row level > column level) on net value per customer; returns the axes."""
+        from bayesdecide.report import plots
+
+        return plots.region_comparison(self.compare(factor).pairwise).axes[0]
+
+    # ---- display ---------------------------------------------------------------------------
 
     def __repr__(self) -> str:
-        n = flatten(self.tau, self.sample_dims, ("cell", "outcome")).shape
+        rec = self.recommendation
+        n = self.launch.n_samples
+        what = rec.decision + (f" ({self.labels[rec.policy]})" if rec.policy else "")
         return (
-            f"Decision({n[0]} draws x {n[1]} cells x {n[2]} outcomes; policies "
-            f"{self.policy_names}; recommended {self.recommended_policy!r})"
+            f"Decision({n} draws x {len(self.launch.cells)} cells x {len(self.launch.outcomes)} "
+            f"outcomes; {len(self.policy_names)} policies; {what})"
         )
+
+    def _repr_html_(self) -> str:
+        rec = self.recommendation
+        table = self.policy_table()[["expected_value", "prob_positive", "passes_guardrails"]]
+        table = table.rename(index=self.labels)
+        reasons = "".join(f"<li>{html.escape(r)}</li>" for r in rec.reasons)
+        return (
+            f"<p><strong>{html.escape(repr(self))}</strong></p><ul>{reasons}</ul>"
+            + table.to_html(float_format=lambda x: f"{x:,.2f}")
+        )
+
+
+__all__ = ["Decision", "fit_checks"]

@@ -31,6 +31,7 @@ from bayesdecide.decide._draws import (
     quantiles,
     sample_layout,
 )
+from bayesdecide.decide.defaults import DECISION_DEFAULTS
 from bayesdecide.decide.policies import Policy, as_policy, policy_masks
 from bayesdecide.decide.population import Population, resolve_mix
 from bayesdecide.decide.value import ValueModel, benefit_and_rest
@@ -192,7 +193,7 @@ def policy_table(
     values: np.ndarray,
     names: Sequence[str],
     treated_share: np.ndarray | None = None,
-    loss_threshold: float = 500_000.0,
+    loss_threshold: float = DECISION_DEFAULTS["loss_threshold"],
 ) -> pd.DataFrame:
     """Summary of launch value draws ``(S, P)`` per policy (dollars).
 

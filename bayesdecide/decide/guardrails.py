@@ -23,7 +23,7 @@ passes``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Any, ClassVar
 
 import numpy as np
@@ -46,13 +46,19 @@ class Guardrail:
     type: ClassVar[str] = ""
     comparison: ClassVar[str] = ">="
     name: str | None
+    description: str | None
 
     @property
     def label(self) -> str:
         return self.name or self.describe()
 
     def describe(self) -> str:  # pragma: no cover - overridden
+        """The rule generated from its parameters, in words."""
         raise NotImplementedError
+
+    def text(self) -> str:
+        """The rule in words: its pre-registered ``description``, else :meth:`describe`."""
+        return self.description or self.describe()
 
     @property
     def threshold(self) -> float:  # pragma: no cover - overridden
@@ -96,6 +102,7 @@ class EffectBound(Guardrail):
     min_prob: float = 0.8
     per: str = "eligible"
     name: str | None = None
+    description: str | None = None
     type: ClassVar[str] = "effect_bound"
 
     def __post_init__(self) -> None:
@@ -106,13 +113,10 @@ class EffectBound(Guardrail):
         object.__setattr__(self, "min_prob", _check_prob(self.min_prob, "effect_bound min_prob"))
 
     def describe(self) -> str:
-        parts = []
-        if self.lower is not None:
-            parts.append(f"{self.lower:g} <=")
-        parts.append(f"{self.outcome} effect per {self.per} customer")
-        if self.upper is not None:
-            parts.append(f"<= {self.upper:g}")
-        return " ".join(parts)
+        bounds = [f">= {self.lower:g}" if self.lower is not None else "", ""]
+        bounds[1] = f"<= {self.upper:g}" if self.upper is not None else ""
+        rng = " and ".join(b for b in bounds if b)
+        return f"P(effect on {self.outcome} per {self.per} customer {rng}) >= {self.min_prob:.0%}"
 
     @property
     def threshold(self) -> float:
@@ -137,13 +141,14 @@ class ValuePositive(Guardrail):
     min_prob: float = 0.8
     min_value: float = 0.0
     name: str | None = None
+    description: str | None = None
     type: ClassVar[str] = "value_positive"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "min_prob", _check_prob(self.min_prob, "value_positive min_prob"))
 
     def describe(self) -> str:
-        return f"launch value > {self.min_value:,.0f}"
+        return f"P(launch value > ${self.min_value:,.0f}) >= {self.min_prob:.0%}"
 
     @property
     def threshold(self) -> float:
@@ -157,9 +162,10 @@ class ValuePositive(Guardrail):
 class LossLimit(Guardrail):
     """P(launch value < -``loss`` dollars) <= ``max_prob``."""
 
-    loss: float = 500_000.0
+    loss: float
     max_prob: float = 0.1
     name: str | None = None
+    description: str | None = None
     type: ClassVar[str] = "loss_limit"
     comparison: ClassVar[str] = "<="
 
@@ -169,7 +175,7 @@ class LossLimit(Guardrail):
             raise SpecError(f"loss_limit loss is {self.loss:g}; give a loss >= 0 dollars")
 
     def describe(self) -> str:
-        return f"launch loses more than {self.loss:,.0f}"
+        return f"P(launch loses more than ${self.loss:,.0f}) <= {self.max_prob:.0%}"
 
     @property
     def threshold(self) -> float:
@@ -191,6 +197,7 @@ class FairnessFloor(Guardrail):
     outcome: str | None = None
     min_prob: float = 0.8
     name: str | None = None
+    description: str | None = None
     type: ClassVar[str] = "fairness_floor"
 
     def __post_init__(self) -> None:
@@ -198,7 +205,10 @@ class FairnessFloor(Guardrail):
 
     def describe(self) -> str:
         what = self.outcome or "net value"
-        return f"every treated {self.factor}'s {what} effect >= {self.floor:g}"
+        return (
+            f"P(every treated {self.factor} has {what} effect >= {self.floor:g}) >= "
+            f"{self.min_prob:.0%}"
+        )
 
     @property
     def threshold(self) -> float:
@@ -251,6 +261,19 @@ def retention_guardrails(region_floor: float = 0.0, min_prob: float = 0.8) -> li
     ]
 
 
+def guardrail_keys(kind: str) -> tuple[list[str], list[str]]:
+    """``(required, optional)`` parameter keys of guardrail type ``kind`` (besides ``name`` and
+    ``description``), read from its class: the one definition a model card's rules check against."""
+    cls = GUARDRAIL_TYPES[kind]
+    required, optional = [], []
+    for f in fields(cls):  # type: ignore[arg-type]
+        if f.name in ("name", "description"):
+            continue
+        no_default = f.default is MISSING and f.default_factory is MISSING
+        (required if no_default else optional).append(f.name)
+    return required, optional
+
+
 def check_guardrails(
     guardrails: Sequence[Guardrail], outcomes: Sequence[str], factors: Sequence[str]
 ) -> None:
@@ -290,7 +313,7 @@ def guardrail_table(guardrails: Sequence[Guardrail], pd_: PolicyDraws) -> pd.Dat
             rows.append(
                 {
                     "rule": g.label,
-                    "description": g.describe(),
+                    "description": g.text(),
                     "policy": name,
                     "probability": float(p),
                     "threshold": float(g.threshold),

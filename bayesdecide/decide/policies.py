@@ -17,8 +17,9 @@ The Bayes-optimal targeting policy (named ``"optimal"``) is found by
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -75,11 +76,18 @@ class Policy:
         ``{factor: {"in": [levels]} | {"not_in": [levels]} | [levels]}``; ``{}`` treats everyone.
     cells:
         Explicit cell labels to treat (``()`` treats nobody). Give ``rule`` or ``cells``, not both.
+    label:
+        Display name in memos and plots (default: :data:`DEFAULT_LABELS` for the built-in policies,
+        else the name).
+    description:
+        What the policy does, in words.
     """
 
     name: str
     rule: Mapping[str, Any] | None = None
     cells: tuple[str, ...] | None = None
+    label: str = field(default="", compare=False)
+    description: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -94,6 +102,8 @@ class Policy:
         if self.cells is not None:
             cells = (self.cells,) if isinstance(self.cells, str) else self.cells
             object.__setattr__(self, "cells", tuple(str(c) for c in cells))
+        if not self.label:
+            object.__setattr__(self, "label", DEFAULT_LABELS.get(self.name, self.name))
 
     def mask(self, tau: xr.DataArray) -> np.ndarray:
         """0/1 float vector over ``tau``'s cells: 1 where the policy treats the cell."""
@@ -134,30 +144,45 @@ class Policy:
             d["rule"] = {f: {op: list(v) for op, v in c.items()} for f, c in self.rule.items()}
         else:
             d["cells"] = list(self.cells or ())
+        if self.label != self.name:
+            d["label"] = self.label
+        if self.description:
+            d["description"] = self.description
         return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Policy:
-        unknown = set(d) - {"name", "rule", "cells"}
+        valid = {"name", "rule", "cells", "label", "description"}
+        unknown = set(d) - valid
         if unknown:
-            raise SpecError(f"unknown policy keys {sorted(unknown)}; use name, rule or cells")
+            raise SpecError(f"unknown policy keys {sorted(unknown)}; use {sorted(valid)}")
         if "name" not in d:
             raise SpecError("a policy needs a 'name'")
+        text = {k: d[k] for k in ("label", "description") if k in d}
         if d["name"] == TREAT_NONE and "rule" not in d and "cells" not in d:
-            return treat_none()
+            return treat_none(**text)
         if d["name"] == TREAT_ALL and "rule" not in d and "cells" not in d:
-            return treat_all()
-        return cls(name=d["name"], rule=d.get("rule"), cells=d.get("cells"))
+            return treat_all(**text)
+        return cls(name=d["name"], rule=d.get("rule"), cells=d.get("cells"), **text)
 
 
-def treat_none() -> Policy:
+DEFAULT_LABELS = {TREAT_NONE: "Treat none", TREAT_ALL: "Treat all", OPTIMAL: "Optimal targeting"}
+
+
+def policy_id(label: str) -> str:
+    """A policy id from a display name: lower case, words joined by ``_``
+    (``"Treat medium and high risk"`` -> ``"treat_medium_and_high_risk"``)."""
+    return re.sub(r"[^0-9a-z]+", "_", label.lower()).strip("_")
+
+
+def treat_none(label: str = "", description: str = "") -> Policy:
     """Treat nobody (launch value exactly 0)."""
-    return Policy(TREAT_NONE, cells=())
+    return Policy(TREAT_NONE, cells=(), label=label, description=description)
 
 
-def treat_all() -> Policy:
+def treat_all(label: str = "", description: str = "") -> Policy:
     """Treat every eligible customer."""
-    return Policy(TREAT_ALL, rule={})
+    return Policy(TREAT_ALL, rule={}, label=label, description=description)
 
 
 def as_policy(p: Policy | Mapping[str, Any]) -> Policy:

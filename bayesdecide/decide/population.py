@@ -81,6 +81,11 @@ class Population:
                 f"fixed_cost_scaling {self.fixed_cost_scaling!r} is not 'constant' or "
                 "'treated_share'"
             )
+        if self.transport_multiplier <= 0:
+            raise SpecError(
+                f"transport_multiplier is {self.transport_multiplier:g}; give the share of the "
+                "experiment's benefit kept at launch, > 0 (1 = no decay)"
+            )
         if not 0 <= self.min_cost_share <= 1:
             raise SpecError(f"min_cost_share is {self.min_cost_share:g}; give a share in [0, 1]")
 
@@ -90,24 +95,20 @@ class Population:
         base = check_share(cell_vector(cell_share, cells, "cell_share"), "cell_share")
         return resolve_mix(self.mix, tau, base)
 
-    def cost(self, treated_share: np.ndarray | float, any_treated: np.ndarray | bool) -> np.ndarray:
-        """Fixed cost in dollars for policies with these treated shares (0 when none treated)."""
+    def share_scale(self, treated_share: np.ndarray | float) -> np.ndarray:
+        """Fixed cost per dollar of ``fixed_cost`` for a launch treating ``treated_share`` of its
+        customers (someone treated): 1 (``"constant"``) or ``max(share, min_cost_share)``
+        (``"treated_share"``). The one implementation of the fixed-cost rule."""
         share = np.asarray(treated_share, dtype=float)
         if self.fixed_cost_scaling == "treated_share":
-            scale = np.maximum(share, self.min_cost_share)
-        else:
-            scale = np.ones_like(share)
-        return np.where(np.asarray(any_treated), self.fixed_cost * scale, 0.0)
+            return np.maximum(share, self.min_cost_share)
+        return np.ones_like(share)
 
     def cost_scale(self, masks: np.ndarray, mix: np.ndarray) -> np.ndarray:
-        """Fixed cost per dollar of ``fixed_cost`` for policies ``masks`` (P, C): shape (P,)."""
-        share = masks @ mix
+        """Fixed cost per dollar of ``fixed_cost`` for policies ``masks`` (P, C): shape (P,);
+        0 for a policy that treats nobody."""
         any_treated = (masks * (mix > 0)).sum(axis=1) > 0
-        if self.fixed_cost_scaling == "treated_share":
-            scale = np.maximum(share, self.min_cost_share)
-        else:
-            scale = np.ones_like(share)
-        return np.where(any_treated, scale, 0.0)
+        return np.where(any_treated, self.share_scale(masks @ mix), 0.0)
 
     def to_dict(self) -> dict[str, Any]:
         mix = self.mix

@@ -18,6 +18,7 @@ import xarray as xr
 
 from bayesdecide.decide._draws import DEFAULT_SAMPLE_DIMS
 from bayesdecide.decide.breakeven import linear_coefficients
+from bayesdecide.decide.defaults import DECISION_DEFAULTS
 from bayesdecide.decide.evaluate import LaunchDraws
 from bayesdecide.decide.policies import Policy, as_policy, treat_all
 from bayesdecide.decide.population import Population
@@ -51,7 +52,7 @@ def sensitivity_table(
     names: Sequence[str],
     assumption: str,
     grid: Sequence[float] | np.ndarray,
-    loss_threshold: float = 500_000.0,
+    loss_threshold: float = DECISION_DEFAULTS["loss_threshold"],
 ) -> pd.DataFrame:
     """Tidy sensitivity table: one row per policy and grid value.
 
@@ -84,7 +85,7 @@ def sensitivity(
     population: Population,
     policies: Sequence[Policy | dict] | None = None,
     sample_dims: str | Sequence[str] = DEFAULT_SAMPLE_DIMS,
-    loss_threshold: float = 500_000.0,
+    loss_threshold: float = DECISION_DEFAULTS["loss_threshold"],
 ) -> pd.DataFrame:
     """Expected value and P(value > 0) of each policy (default: treat all) over a grid of one
     assumption: ``transport_multiplier``, ``fixed_cost`` (dollars), ``n_eligible`` (customers),

@@ -45,12 +45,22 @@ class ValueModel:
         weight.
     name:
         Label of the value (used in tables).
+    unit:
+        Unit of the value, e.g. ``"dollars per eligible customer over 90 days"``.
+    assumptions:
+        Named cost assumptions, ``{name: outcome}``: ``{"annoyance_penalty": "annoyance"}`` means
+        the weight on ``annoyance`` is minus the annoyance penalty (dollars per annoyed customer).
+        A name can be changed without a refit, read as a break-even assumption and swept.
+    description:
+        The value formula in words.
     """
 
     weights: Mapping[str, float]
     benefits: tuple[str, ...] | None = None
     name: str = "net_value"
     unit: str = field(default="dollars per assigned customer", compare=False)
+    assumptions: Mapping[str, str] = field(default_factory=dict)
+    description: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.weights, Mapping) or not self.weights:
@@ -75,6 +85,14 @@ class ValueModel:
                     f"outcomes {list(weights)}"
                 )
             object.__setattr__(self, "benefits", benefits)
+        assumptions = {str(k): str(v) for k, v in dict(self.assumptions).items()}
+        unpriced = {k: o for k, o in assumptions.items() if o not in weights}
+        if unpriced:
+            raise SpecError(
+                f"value assumptions {unpriced} name outcomes without a weight; each assumption "
+                f"must name one of the weighted outcomes {list(weights)}"
+            )
+        object.__setattr__(self, "assumptions", assumptions)
 
     @property
     def benefit_outcomes(self) -> tuple[str, ...]:
@@ -122,6 +140,18 @@ class ValueModel:
         """Dollars lost per unit of ``outcome`` (the negated weight)."""
         return -self.weights.get(outcome, 0.0)
 
+    def assumption_values(self) -> dict[str, float]:
+        """Each named cost assumption in dollars per unit of its outcome (the negated weight)."""
+        return {name: self.penalty(o) for name, o in self.assumptions.items()}
+
+    def with_assumption(self, name: str, dollars: float) -> ValueModel:
+        """A copy with the named cost assumption set to ``dollars`` per unit (weight -dollars)."""
+        if name not in self.assumptions:
+            raise SpecError(
+                f"unknown value assumption {name!r}; named assumptions are {list(self.assumptions)}"
+            )
+        return self.with_penalty(self.assumptions[name], dollars)
+
     def cell_value(
         self,
         tau: xr.DataArray,
@@ -143,6 +173,8 @@ class ValueModel:
         d: dict[str, Any] = {"weights": dict(self.weights), "name": self.name}
         if self.benefits is not None:
             d["benefits"] = list(self.benefits)
+        if self.assumptions:
+            d["assumptions"] = dict(self.assumptions)
         return d
 
     @classmethod
@@ -150,11 +182,10 @@ class ValueModel:
         d = dict(d)
         if "weights" not in d:
             raise SpecError("value model needs 'weights' = {outcome: weight}")
-        unknown = set(d) - {"weights", "benefits", "name", "unit"}
+        valid = {"weights", "benefits", "name", "unit", "assumptions", "description"}
+        unknown = set(d) - valid
         if unknown:
-            raise SpecError(
-                f"unknown value model keys {sorted(unknown)}; use weights, benefits, name"
-            )
+            raise SpecError(f"unknown value model keys {sorted(unknown)}; use {sorted(valid)}")
         if d.get("benefits") is not None:
             d["benefits"] = tuple(d["benefits"])
         return cls(**d)
@@ -203,4 +234,8 @@ def retention_value_model(
         },
         benefits=("gross_margin",),
         name="net_value",
+        assumptions={
+            "support_tickets_penalty": "support_tickets",
+            "annoyance_penalty": "annoyance",
+        },
     )

@@ -74,25 +74,34 @@ class Document:
 # ---------------------------------------------------------------------------------------------
 
 
+_TAG = re.compile(r"<(?=[A-Za-z/!?])")
+
+
+def md_text(x: Any) -> str:
+    """Text for Markdown: ``<`` that would open an HTML tag is escaped (``<script>`` ->
+    ``&lt;script>``), as the HTML memo escapes it; comparisons such as ``<= 1`` stay."""
+    return _TAG.sub("&lt;", str(x))
+
+
 def _md_cell(x: Any) -> str:
-    return str(x).replace("|", "\\|").replace("\n", " ")
+    return md_text(x).replace("|", "\\|").replace("\n", " ")
 
 
 def to_markdown(doc: Document) -> str:
     """Render ``doc`` as GitHub-flavoured Markdown."""
-    out = [f"# {doc.title}", ""]
+    out = [f"# {md_text(doc.title)}", ""]
     if doc.subtitle:
-        out += [f"*{doc.subtitle}*", ""]
+        out += [f"*{md_text(doc.subtitle)}*", ""]
     for b in doc.blocks:
         if isinstance(b, Heading):
-            out += [f"{'#' * b.level} {b.text}", ""]
+            out += [f"{'#' * b.level} {md_text(b.text)}", ""]
         elif isinstance(b, Paragraph):
-            out += [b.text, ""]
+            out += [md_text(b.text), ""]
         elif isinstance(b, Callout):
-            out += ["> " + b.text.replace("\n", "\n> "), ""]
+            out += ["> " + md_text(b.text).replace("\n", "\n> "), ""]
         elif isinstance(b, Bullets):
             for i, item in enumerate(b.items, 1):
-                out.append(f"{i}. {item}" if b.ordered else f"- {item}")
+                out.append(f"{i}. {md_text(item)}" if b.ordered else f"- {md_text(item)}")
             out.append("")
         elif isinstance(b, Table):
             align = b.align or ("l" + "r" * (len(b.header) - 1))
@@ -102,10 +111,11 @@ def to_markdown(doc: Document) -> str:
             for row in b.rows:
                 out.append("| " + " | ".join(_md_cell(c) for c in row) + " |")
             if b.caption:
-                out += ["", f"*{b.caption}*"]
+                out += ["", f"*{md_text(b.caption)}*"]
             out.append("")
         elif isinstance(b, Figure):
-            out += [f"![{b.caption}]({b.rel or b.path.name})", "", f"*{b.caption}*", ""]
+            cap = md_text(b.caption)
+            out += [f"![{cap}]({b.rel or b.path.name})", "", f"*{cap}*", ""]
     return "\n".join(out).rstrip() + "\n"
 
 

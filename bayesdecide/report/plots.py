@@ -27,6 +27,9 @@ from matplotlib.colors import LinearSegmentedColormap, ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
+from bayesdecide.decide.defaults import DECISION_DEFAULTS
+from bayesdecide.decide.heterogeneity import factor_level_effects
+
 RAW = "#9e9e9e"
 POOLED = "#1f6fb4"
 GOOD = "#2e8b57"
@@ -112,7 +115,7 @@ def raw_and_pooled(
     tau: xr.DataArray,
     outcome: str,
     *,
-    ci_prob: float = 0.9,
+    ci_prob: float = DECISION_DEFAULTS["ci_prob"],
     sample_dims: Sequence[str] = SAMPLE_DIMS,
 ) -> pd.DataFrame:
     """Per-cell table: raw estimate with its normal interval, pooled posterior mean and interval.
@@ -151,7 +154,7 @@ def effects_shrinkage(
     *,
     label: str | None = None,
     unit: str = "",
-    ci_prob: float = 0.9,
+    ci_prob: float = DECISION_DEFAULTS["ci_prob"],
     max_cells: int = 40,
     sample_dims: Sequence[str] = SAMPLE_DIMS,
 ) -> Figure:
@@ -245,59 +248,6 @@ def effects_shrinkage(
     return fig
 
 
-def level_effects(
-    effects: xr.Dataset,
-    tau: xr.DataArray,
-    outcome: str,
-    factor: str,
-    weights: xr.DataArray | None = None,
-    *,
-    ci_prob: float = 0.9,
-    sample_dims: Sequence[str] = SAMPLE_DIMS,
-) -> pd.DataFrame:
-    """Raw and pooled effects per level of ``factor`` (cells averaged with ``weights``).
-
-    Raw: weighted mean of the observed cells' estimates with its normal interval (no pooling).
-    Pooled: weighted mean of the cells' posterior draws. ``weights`` over ``cell`` default to the
-    cells' unit counts.
-    """
-    from scipy.stats import norm
-
-    z = norm.ppf((1 + ci_prob) / 2)
-    if weights is None:
-        weights = effects["n_control"] + effects["n_treatment"]
-    weights = weights.reindex(cell=effects["cell"].values)
-    labels = effects[factor].values
-    draws = _draws(tau.sel(outcome=outcome), sample_dims)
-    observed = effects["observed"].values.astype(bool)
-    rows = []
-    for level in pd.unique(labels):
-        m = labels == level
-        w = weights.values * m
-        wo = w * observed
-        est = effects["effect"].sel(outcome=outcome).values
-        var = effects["effect_cov"].sel(outcome=outcome, outcome_b=outcome).values
-        raw = float(np.nansum(wo * est) / wo.sum()) if wo.sum() > 0 else np.nan
-        se = float(np.sqrt(np.nansum(wo**2 * var)) / wo.sum()) if wo.sum() > 0 else np.nan
-        wc = xr.DataArray(w / w.sum(), dims="cell", coords={"cell": tau["cell"].values})
-        pooled = (draws * wc).sum("cell")
-        lo, hi = _interval(pooled, ci_prob)
-        rows.append(
-            {
-                "level": str(level),
-                "raw": raw,
-                "raw_lower": raw - z * se,
-                "raw_upper": raw + z * se,
-                "pooled": float(pooled.mean()),
-                "pooled_lower": float(lo),
-                "pooled_upper": float(hi),
-                "prob_positive": float((pooled > 0).mean()),
-                "n": float((effects["n_control"] + effects["n_treatment"]).values[m].sum()),
-            }
-        )
-    return pd.DataFrame(rows).set_index("level")
-
-
 def effects_by_factor(
     effects: xr.Dataset,
     tau: xr.DataArray,
@@ -307,13 +257,13 @@ def effects_by_factor(
     *,
     label: str | None = None,
     unit: str = "",
-    ci_prob: float = 0.9,
+    ci_prob: float = DECISION_DEFAULTS["ci_prob"],
     sample_dims: Sequence[str] = SAMPLE_DIMS,
 ) -> Figure:
     """One panel per factor: each level's raw (grey) and pooled (blue) effect with intervals."""
     label = label or outcome
     tables = [
-        level_effects(effects, tau, outcome, f, weights, ci_prob=ci_prob, sample_dims=sample_dims)
+        factor_level_effects(effects, tau, outcome, f, ci_prob, weights, sample_dims)
         for f in factors
     ]
     nrow = max(len(t) for t in tables)
@@ -324,7 +274,7 @@ def effects_by_factor(
             nr, ncol, figsize=(6.2 * ncol, max(2.4, 0.45 * nrow + 1.4) * nr), squeeze=False
         )
         for ax, f, t in zip(axes.flat, factors, tables, strict=False):
-            t = t.sort_values("pooled")
+            t = t.sort_values("mean")
             y = np.arange(len(t))
             ax.errorbar(
                 t["raw"],
@@ -339,9 +289,9 @@ def effects_by_factor(
                 label="Raw",
             )
             ax.errorbar(
-                t["pooled"],
+                t["mean"],
                 y - 0.15,
-                xerr=[t["pooled"] - t["pooled_lower"], t["pooled_upper"] - t["pooled"]],
+                xerr=[t["mean"] - t["lower"], t["upper"] - t["mean"]],
                 fmt="o",
                 color=POOLED,
                 ms=6,
@@ -550,8 +500,8 @@ def sensitivity_curves(
     """Launch value against each assumption; break-even and the current assumption marked.
 
     ``curves``: assumption name -> frame indexed by the assumption's value with ``expected_value``
-    and optionally ``p10``/``p90`` (dollars). ``break_even``: assumption -> ``{median, ci_lower,
-    ci_upper}``. ``current``: assumption -> value used in the decision.
+    and optionally ``p10``/``p90`` (dollars). ``break_even``: assumption -> ``{median, lower,
+    upper}``. ``current``: assumption -> value used in the decision.
     """
     names = list(curves)
     labels = dict(labels or {})
@@ -580,7 +530,7 @@ def sensitivity_curves(
             ax.axhline(0, color=NEUTRAL, ls="--", lw=1)
             be = (break_even or {}).get(name)
             if be is not None and be.get("median") is not None and np.isfinite(be["median"]):
-                lo, hi = be.get("ci_lower"), be.get("ci_upper")
+                lo, hi = be.get("lower"), be.get("upper")
                 if (
                     lo is not None
                     and hi is not None
@@ -679,7 +629,6 @@ __all__ = [
     "effects_by_factor",
     "effects_shrinkage",
     "guardrail_probabilities",
-    "level_effects",
     "money",
     "policy_values",
     "raw_and_pooled",

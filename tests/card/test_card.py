@@ -34,7 +34,7 @@ def test_retention_card_builds_the_seed_spec():
     assert card.primary_outcome == "net_margin"
     assert set(card.guardrail_outcomes) == {"support_tickets", "annoyance"}
     assert card.launch.eligible == 120_000 and card.launch.fixed_cost == 280_000
-    assert card.value.assumption_values() == {
+    assert card.value_model().assumption_values() == {
         "support_tickets_penalty": 18.0,
         "annoyance_penalty": 35.0,
     }
@@ -116,7 +116,7 @@ def test_weight_on_unknown_outcome(raw):
     bad = copy.deepcopy(raw)
     bad["value"]["weights"]["gross_margn"] = 1.0
     msg = _err(bad)
-    assert "value.weights.gross_margn" in msg and "did you mean 'gross_margin'" in msg
+    assert "value.weights.gross_margn" in msg and "Did you mean 'gross_margin'" in msg
 
 
 def test_feature_dictionary_must_cover_columns(raw):
@@ -146,7 +146,7 @@ def test_relative_data_path_resolves_against_card(tmp_path, raw):
     del bad["data"]["simulator"], bad["data"]["args"]
     bad["data"]["path"] = "data/x.parquet"
     card = card_from_dict(bad, path=tmp_path / "card.toml")
-    assert card.data.path == tmp_path / "data" / "x.parquet"
+    assert card.data.path == str(tmp_path / "data" / "x.parquet")
 
 
 def test_overrides_shortcuts_and_paths(raw):
@@ -157,7 +157,7 @@ def test_overrides_shortcuts_and_paths(raw):
     card = card_from_dict(new)
     assert card.value.weights["annoyance"] == -50.0
     assert card.launch.fixed_cost == 350_000
-    assert card.rules[0].params["min_prob"] == 0.9
+    assert card.rules[0].min_prob == 0.9
     assert raw["launch"]["fixed_cost"] == 280000.0  # original untouched
 
 
@@ -196,9 +196,63 @@ def test_priors_and_decision_tables(raw):
 
 
 def test_rules_become_guardrails():
-    from bayesdecide.decide.guardrails import guardrail_from_dict
-
     for path in (RETENTION, MARKETS):
-        for rule in load_card(path).rules:
-            g = guardrail_from_dict(rule.to_guardrail())
-            assert g.name == rule.name
+        card = load_card(path)
+        for rule, g in zip(card.rules, card.guardrails(), strict=True):
+            assert g.name == rule.name and g.type == rule.type
+            assert g.text() == rule.description
+
+
+def test_card_owns_its_fit_settings(raw):
+    from bayesdecide.model.defaults import FIT_DEFAULTS
+
+    card = load_card(RETENTION)
+    s = card.fit_settings()
+    assert s["draws"] == 2000 and s["seed"] == 20260309  # the card's [fit] over the defaults
+    assert card.fit_settings(quick=True, seed=7) == {
+        **s,
+        "draws": 300,
+        "tune": 300,
+        "chains": 2,
+        "seed": 7,
+    }
+    bare = copy.deepcopy(raw)
+    del bare["fit"]
+    assert card_from_dict(bare).fit_settings() == dict(FIT_DEFAULTS)
+
+
+def test_card_decision_settings_and_policy_ids():
+    card = load_card(RETENTION)
+    s = card.decision_settings()
+    assert [p.name for p in s.policies] == [
+        "treat_none",
+        "treat_all",
+        "treat_medium_and_high_risk",
+        "treat_high_risk_only",
+        "treat_enterprise",
+    ]
+    assert s.policies[2].label == "Treat medium and high risk"
+    assert s.loss_threshold == 500_000 and s.ci_prob == 0.95
+    assert s.value_model.assumptions == {
+        "support_tickets_penalty": "support_tickets",
+        "annoyance_penalty": "annoyance",
+    }
+    assert s.population.fixed_cost_scaling == "treated_share"
+
+
+def test_card_decide_from_a_fit(fake_fit, retention_cells):
+    card = load_card(RETENTION)
+    d = card.decide(fake_fit, cells=retention_cells)
+    assert [c.name for c in d.checks.results] == [
+        "Sample ratio mismatch",
+        "Covariate balance",
+        "R-hat",
+        "Effective sample size",
+        "Divergences",
+    ]
+    assert d.labels["treat_enterprise"] == "Treat Enterprise"
+    assert d.recommendation.decision.startswith("Launch")
+    # without the cells: covariate balance is reported as not checked
+    d2 = card.decide(fake_fit, annoyance_penalty=80)
+    assert d2.checks.results[1].detail.startswith("not checked: covariate balance needs")
+    assert d2.settings.value_model.weights["annoyance"] == -80

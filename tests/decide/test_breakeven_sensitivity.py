@@ -88,11 +88,12 @@ def test_break_even_table(retention_cells):
         ["treat_all"],
         ["transport_multiplier", "annoyance_penalty"],
         0.5,
+        0.95,
     )
     assert list(t["assumption"]) == ["transport_multiplier", "annoyance_penalty"]
     row = t.iloc[0]
     assert row["direction"] == "above" and row["current"] == 1.0
-    assert row["ci_lower"] <= row["median"] <= row["ci_upper"]
+    assert row["lower"] <= row["median"] <= row["upper"]
     # at P = 0.5 the threshold is the median of the break-even draws (same-sign slopes)
     assert row["threshold"] == pytest.approx(row["median"], rel=0.01)
     assert t.iloc[1]["direction"] == "below"
@@ -100,12 +101,19 @@ def test_break_even_table(retention_cells):
 
 def test_parse_assumption():
     outs = ["annoyance", "gross_margin"]
-    assert parse_assumption("annoyance_penalty", outs).label == "annoyance_penalty"
-    assert parse_assumption("weight:gross_margin", outs).kind == "weight"
+    vm = ValueModel(
+        {"gross_margin": 1.0, "annoyance": -35.0}, assumptions={"annoyance_penalty": "annoyance"}
+    )
+    named = parse_assumption("annoyance_penalty", vm, outs)
+    assert (named.kind, named.outcome, named.label) == ("penalty", "annoyance", "annoyance_penalty")
+    assert parse_assumption("weight:gross_margin", vm, outs).kind == "weight"
     with pytest.raises(SpecError, match="unknown assumption 'penalty:tickets'"):
-        parse_assumption("penalty:tickets", outs)
+        parse_assumption("penalty:tickets", vm, outs)
+    # a name is resolved through the value model, never by parsing its suffix
+    with pytest.raises(SpecError, match="unknown assumption 'gross_margin_penalty'"):
+        parse_assumption("gross_margin_penalty", vm, outs)
     with pytest.raises(SpecError, match="unknown assumption"):
-        parse_assumption("discount_rate", outs)
+        parse_assumption("discount_rate", vm, outs)
 
 
 def test_sensitivity_grid_matches_direct(retention_cells):

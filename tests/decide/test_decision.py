@@ -1,15 +1,17 @@
-"""The Decision object: tables, recommendation, summary.json, re-rendering without refitting."""
+"""The Decision object: tables, the recommendation rule (checks included), labels, adding
+policies, re-rendering without refitting."""
 
 from __future__ import annotations
 
-import json
 from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 
 from bayesdecide.decide import (
+    CheckThresholds,
     Decision,
     DecisionSettings,
     EffectBound,
@@ -18,11 +20,14 @@ from bayesdecide.decide import (
     ValueModel,
     ValuePositive,
     retention_settings,
+    retention_value_model,
 )
+from bayesdecide.decide.checks import evaluate_checks
+from bayesdecide.decide.recommend import BLOCKED, LAUNCH_ALL, NO_LAUNCH
 from bayesdecide.errors import SpecError
 
 
-def test_decision_tables_and_summary(retention_cells):
+def test_decision_tables(retention_cells):
     tau, share = retention_cells
     d = Decision(tau, share, retention_settings())
     assert d.policy_names == [
@@ -32,38 +37,30 @@ def test_decision_tables_and_summary(retention_cells):
         "high_risk_only",
         "optimal",
     ]
+    assert d.labels["treat_all"] == "Treat all" and d.labels["optimal"] == "Optimal targeting"
     pt = d.policy_table()
     assert pt["expected_value"]["optimal"] >= pt["expected_value"].drop("optimal").max() - 1e-6
     assert pt.loc["treat_none", "expected_value"] == 0.0
     assert (pt["expected_loss"] >= -1e-9).all()
     gt = d.guardrail_table()
     assert len(gt) == 5 * len(d.policy_names)
-    passing = pt.index[pt["passes_guardrails"]]
-    rec = d.recommended_policy
-    assert rec == pt.loc[passing, "expected_value"].idxmax()
-    s = d.to_dict()
-    text = json.dumps(s, allow_nan=False)
-    assert json.loads(text) == s
-    assert set(s) >= {"effects", "policies", "recommended_policy", "guardrails", "break_even"}
-    assert set(s["effects"]) == set(tau["outcome"].values)
-    assert set(s["effects"]["net_margin"]) == {"mean", "sd", "ci_lower", "ci_upper"}
-    assert set(s["policies"]["optimal"]) >= {
-        "expected_value",
-        "prob_positive",
-        "prob_large_loss",
-        "p10",
-        "p50",
-        "p90",
-        "prob_best",
-        "treated_share",
-        "expected_loss",
-    }
-    assert {"transport_multiplier", "annoyance_penalty"} <= set(s["break_even"])
-    assert set(s["guardrails"][0]) >= {"rule", "policy", "probability", "passes"}
+    passing = pt.index[pt["passes_guardrails"] & (pt["treated_share"] > 0)]
+    assert d.recommended_policy == pt.loc[passing, "expected_value"].idxmax()
+    eff = d.effects_table()
+    assert list(eff.columns) == ["mean", "sd", "lower", "upper", "prob_positive"]
     # the all-customer effect is the experiment-mix average of the cells
-    hand = (tau.sel(outcome="renewed") * share).sum("cell").mean()
-    assert s["effects"]["renewed"]["mean"] == pytest.approx(float(hand))
-    assert "recommended" in repr(d)
+    hand = (tau.sel(outcome="renewed") * share).sum("cell")
+    assert eff.loc["renewed", "mean"] == pytest.approx(float(hand.mean()))
+    lo, hi = np.quantile(hand.values.ravel(), [0.025, 0.975])  # equal-tailed 95%
+    assert eff.loc["renewed", "lower"] == pytest.approx(lo) and eff.loc["renewed", "upper"] == (
+        pytest.approx(hi)
+    )
+    be = d.break_even_table()
+    assert {"lower", "upper"} <= set(be.columns) and "ci_lower" not in be.columns
+    assert {"transport_multiplier", "annoyance_penalty"} <= set(be["assumption"])
+    assert "Decision(" in repr(d) and "Launch" in repr(d)
+    html = d._repr_html_()
+    assert "<table" in html and "Optimal targeting" in html
 
 
 def test_recommendation_logic(tiny):
@@ -71,20 +68,93 @@ def test_recommendation_logic(tiny):
     base = DecisionSettings(
         value_model=ValueModel({"v": 1.0}),
         population=Population(100),
-        policies=(Policy("a_only", cells=["a"]),),
+        policies=(Policy("a_only", cells=["a"], label="A only"),),
         include_optimal=False,
     )
     d = Decision(tau, share, base)
     assert d.recommended_policy == "treat_all"  # no guardrails: highest expected value
+    assert d.recommendation.decision == LAUNCH_ALL
     # treat_all fails an effect bound that a_only passes
     d2 = d.with_settings(guardrails=[EffectBound("v", upper=1.0, min_prob=0.6)])
     assert d2.guardrail_table().set_index("policy").loc["treat_all", "passes"] == np.False_
     assert d2.recommended_policy == "a_only"
-    # nothing passes -> treat_none (hold)
+    assert any("'Treat all' has a higher expected value" in r for r in d2.recommendation.reasons)
+    # nothing passes -> do not launch
     d3 = d.with_settings(guardrails=[ValuePositive(min_prob=0.99)])
     assert not d3.policy_table()["passes_guardrails"].any()
-    assert d3.recommended_policy == "treat_none"
+    assert d3.recommended_policy is None and d3.recommendation.decision == NO_LAUNCH
     assert d3.break_even_policy == "treat_all"
+    assert any("'A only' fails" in r for r in d3.recommendation.reasons)
+
+
+def test_failed_checks_block_the_recommendation(tiny):
+    """The Python recommendation follows the memo's rule: failed diagnostics block it."""
+    tau, share = tiny
+    settings = DecisionSettings(ValueModel({"v": 1.0}), Population(100), include_optimal=False)
+    bad = evaluate_checks(
+        50,
+        50,
+        pd.DataFrame(columns=["mean_control", "mean_treatment", "smd"]),
+        {"max_rhat": 3.65, "min_ess_bulk": 5.0, "divergences": 0},
+        CheckThresholds(),
+        assignment_share=0.5,
+    )
+    d = Decision(tau, share, settings, checks=bad)
+    rec = d.recommendation
+    assert rec.blocked and rec.decision == BLOCKED and d.recommended_policy is None
+    assert rec.rule_policy == "treat_all" and d.break_even_policy == "treat_all"
+    assert any("R-hat" in r for r in rec.reasons)
+
+
+def test_from_fit_needs_settings_and_gates_on_diagnostics(retention_cells):
+    tau, share = retention_cells
+    effects = xr.Dataset(
+        {"n_control": ("cell", np.full(27, 100)), "n_treatment": ("cell", np.full(27, 100))},
+        coords={"cell": tau["cell"].values},
+    )
+    fit = SimpleNamespace(
+        tau=tau, cell_share=share, effects=effects, diagnostics={"max_rhat": 1.5, "divergences": 0}
+    )
+    with pytest.raises(SpecError, match=r"need \['value_model', 'population'\]"):
+        Decision.from_fit(fit)
+    d = Decision.from_fit(fit, retention_settings(), transport_multiplier=0.9)
+    assert d.settings.population.transport_multiplier == 0.9
+    assert d.recommendation.blocked and d.recommended_policy is None
+    ok = {**fit.__dict__, "diagnostics": {"max_rhat": 1.0, "min_ess_bulk": 1e4, "divergences": 0}}
+    d2 = Decision.from_fit(
+        SimpleNamespace(**ok), value_model=retention_value_model(), population=Population(1000)
+    )
+    assert not d2.recommendation.blocked
+    with pytest.raises(SpecError, match="fit.tau"):
+        Decision.from_fit(SimpleNamespace(), retention_settings())
+
+
+def test_with_policies_adds_without_restating(retention_cells):
+    tau, share = retention_cells
+    d = Decision(tau, share, retention_settings())
+    d2 = d.with_policies(Policy("emea", rule={"region": ["EMEA"]}, label="EMEA only"))
+    assert d2.policy_names == [*d.policy_names[:-1], "emea", "optimal"]
+    assert d2.labels["emea"] == "EMEA only"
+    # the same name replaces the policy
+    d3 = d2.with_policies(Policy("emea", rule={"region": ["APAC"]}))
+    assert d3.policy_cells("emea") != d2.policy_cells("emea")
+    assert len(d3.policy_names) == len(d2.policy_names)
+
+
+def test_plot_methods_return_axes(retention_cells):
+    import matplotlib.pyplot as plt
+    from matplotlib.axes import Axes
+
+    tau, share = retention_cells
+    d = Decision(tau, share, retention_settings())
+    for ax in (
+        d.plot_policy_values(),
+        d.plot_value_posterior(),
+        d.plot_guardrails(),
+        d.plot_comparison("region"),
+    ):
+        assert isinstance(ax, Axes)
+    plt.close("all")
 
 
 def test_with_settings_rerenders(retention_cells):
@@ -105,18 +175,8 @@ def test_with_settings_rerenders(retention_cells):
     assert d.settings.population.fixed_cost == 280_000  # original untouched
     with pytest.raises(SpecError, match="unknown settings"):
         d.with_settings(fixed_costs=1)
-
-
-def test_from_fit_duck_typed(retention_cells):
-    tau, share = retention_cells
-    fit = SimpleNamespace(
-        idata=SimpleNamespace(posterior=xr.Dataset({"tau": tau})), cell_share=share
-    )
-    d = Decision.from_fit(fit, transport_multiplier=0.9)
-    assert d.settings.population.transport_multiplier == 0.9
-    assert d.effects is None
-    with pytest.raises(SpecError, match="fit.idata"):
-        Decision.from_fit(SimpleNamespace())
+    # a named cost assumption of the value model, in dollars per unit
+    assert d.with_settings(annoyance_penalty=80).settings.value_model.weights["annoyance"] == -80
 
 
 def test_methods(retention_cells):
@@ -124,7 +184,7 @@ def test_methods(retention_cells):
     d = Decision(tau, share, retention_settings())
     be = d.break_even("transport_multiplier")
     assert be.dims == ("chain", "draw")
-    sens = d.sensitivity("penalty:annoyance", [0, 35, 100], policies=["treat_all"])
+    sens = d.sensitivity("annoyance_penalty", [0, 35, 100], policies=["treat_all"])
     assert len(sens) == 3
     voi = d.value_of_information(["region"])
     assert list(voi["factor"]) == ["all", "region", "region", "region"]

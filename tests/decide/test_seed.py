@@ -160,9 +160,11 @@ def test_seed_guardrails(all_customer_draws):
         include_optimal=False,
     )
     g = Decision(tau, share, settings).guardrail_table().set_index(["rule", "policy"])
-    p_tickets = g.loc[("support_tickets effect per eligible customer <= 0.04", "treat_all")]
+    p_tickets = g.loc[
+        ("P(effect on support_tickets per eligible customer <= 0.04) >= 80%", "treat_all")
+    ]
     assert p_tickets["probability"] == pytest.approx(stats.norm.cdf(1.5), abs=0.01)
     assert p_tickets["passes"]
-    p_annoy = g.loc[("annoyance effect per eligible customer <= 0.015", "treat_all")]
+    p_annoy = g.loc[("P(effect on annoyance per eligible customer <= 0.015) >= 80%", "treat_all")]
     assert p_annoy["probability"] == pytest.approx(0.5, abs=0.02)
     assert not p_annoy["passes"]

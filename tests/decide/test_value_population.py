@@ -85,7 +85,10 @@ def test_share_scaled_cost_floor():
     pop = Population(1, fixed_cost=100, fixed_cost_scaling="treated_share")
     masks = np.array([[0, 0], [1, 0], [1, 1]], dtype=float)
     np.testing.assert_allclose(pop.cost_scale(masks, np.array([0.01, 0.99])), [0, 0.05, 1.0])
-    np.testing.assert_allclose(pop.cost([0.0, 0.02, 0.5], [False, True, True]), [0, 5, 50])
+    np.testing.assert_allclose(pop.share_scale([0.02, 0.5]), [0.05, 0.5])
+    np.testing.assert_allclose(Population(1).share_scale([0.02, 0.5]), [1.0, 1.0])
+    with pytest.raises(SpecError, match="transport_multiplier is -3"):
+        Population(1, transport_multiplier=-3)
 
 
 def test_policy_table_by_hand(tiny):

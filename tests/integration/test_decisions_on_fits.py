@@ -10,7 +10,14 @@ import pytest
 import xarray as xr
 
 import bayesdecide as bd
-from bayesdecide.decide import Decision, DecisionSettings, Policy, Population, ValueModel
+from bayesdecide.decide import (
+    Decision,
+    DecisionSettings,
+    Policy,
+    Population,
+    ValueModel,
+    retention_settings,
+)
 from bayesdecide.model.fitting import fit
 
 pytestmark = pytest.mark.slow
@@ -24,7 +31,7 @@ def retention_fit(retention):
 
 @pytest.fixture(scope="module")
 def retention_decision(retention_fit):
-    return Decision.from_fit(retention_fit)
+    return Decision.from_fit(retention_fit, retention_settings())
 
 
 def test_all_customer_effect_covers_the_truth(retention_fit, retention):

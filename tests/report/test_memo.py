@@ -1,17 +1,20 @@
-"""Memo rendering and the recommendation rule, from hand-built summaries and a fake fit."""
+"""The memo, rendered section by section from the typed run summary (a fake fit, no sampling)."""
 
 from __future__ import annotations
 
-import copy
-import json
+import dataclasses
 from html.parser import HTMLParser
 
 import pytest
 
 from bayesdecide.card import load_card
+from bayesdecide.decide.checks import CheckResult
+from bayesdecide.decide.recommend import BLOCKED, Recommendation
 from bayesdecide.report.document import Document, Paragraph, Table, inline_html, to_markdown
 from bayesdecide.report.memo import build_memo, effect_text, pct, usd, write_memo
-from bayesdecide.report.recommend import BLOCKED, LAUNCH_ALL, LAUNCH_TARGETED, NO_LAUNCH, recommend
+from bayesdecide.run.pipeline import describe_data
+from bayesdecide.run.summarize import build_summary
+from bayesdecide.run.summary import OutcomeInfo, RunInfo, read_summary
 
 from ..fakes import RETENTION_CARD
 
@@ -29,172 +32,77 @@ SECTIONS = [
 ]
 
 
-def _policy(ev, share, p=0.9):
-    return {
-        "expected_value": ev,
-        "prob_positive": p,
-        "prob_large_loss": 0.0,
-        "p10": ev - 1e5,
-        "p50": ev,
-        "p90": ev + 1e5,
-        "prob_best": 0.5,
-        "treated_share": share,
-    }
+@pytest.fixture(scope="module")
+def card():
+    return load_card(RETENTION_CARD)
 
 
-@pytest.fixture()
-def summary() -> dict:
-    return {
-        "policies": {
-            "treat_none": _policy(0.0, 0.0, 0.0),
-            "treat_all": _policy(2.5e4, 1.0, 0.56),
-            "targeted": _policy(7.2e5, 0.48, 0.99),
-        },
-        "recommended_policy": "targeted",
-        "guardrails": [
-            {
-                "rule": "Primary value",
-                "policy": "treat_all",
-                "probability": 0.56,
-                "threshold": 0.8,
-                "passes": False,
-            },
-            {
-                "rule": "Primary value",
-                "policy": "targeted",
-                "probability": 0.99,
-                "threshold": 0.8,
-                "passes": True,
-            },
-        ],
-        "effects": {
-            "net_margin": {
-                "mean": 2.5,
-                "sd": 1.2,
-                "ci_lower": 0.1,
-                "ci_upper": 4.9,
-                "prob_positive": 0.98,
-            }
-        },
-        "outcomes": {
-            "net_margin": {
-                "label": "Net margin",
-                "kind": "continuous",
-                "unit": "dollars per customer",
-                "role": "primary",
-            }
-        },
-        "primary_outcome": "net_margin",
-        "break_even": {
-            "transport_multiplier": {
-                "median": 0.6,
-                "ci_lower": 0.5,
-                "ci_upper": 0.7,
-                "current": 1.0,
-                "direction": "above",
-                "policy": "targeted",
-            },
-            "annoyance_penalty": {
-                "median": 140.0,
-                "ci_lower": 90.0,
-                "ci_upper": 300.0,
-                "current": 35.0,
-                "direction": "below",
-                "policy": "targeted",
-            },
-        },
-        "settings": {
-            "n_eligible": 120000,
-            "fixed_cost": 280000.0,
-            "loss_threshold": 500000.0,
-            "weights": {"gross_margin": 1.0, "annoyance": -35.0},
-        },
-        "checks": {
-            "ok": True,
-            "results": [
-                {
-                    "name": "Sample ratio mismatch",
-                    "passes": True,
-                    "observed": 0.8,
-                    "threshold": 0.001,
-                    "detail": "fine",
-                    "kind": "data",
-                }
-            ],
-        },
-        "diagnostics": {"max_rhat": 1.002, "min_ess_bulk": 900, "divergences": 0},
-        "card": {"name": "retention_outreach", "version": "1.0.0", "title": "Retention outreach"},
-    }
+@pytest.fixture(scope="module")
+def summary(card, fake_fit, retention_cells):
+    decision = card.decide(fake_fit, cells=retention_cells)
+    run = RunInfo("r-1", "2026-01-01T00:00:00", True, 0.1, 200, 300, 2, 1, 0.9, "nutpie")
+    s, _ = build_summary(card, fake_fit, decision, run, describe_data(card, retention_cells))
+    return s
+
+
+def _md(summary, card=None) -> str:
+    return to_markdown(build_memo(summary, card))
 
 
 def test_formatting():
     assert usd(22945.4) == "$22,945" and usd(-272359.45) == "-$272,359"
-    assert usd(2.525, 2) == "$2.52" or usd(2.525, 2) == "$2.53"
     assert pct(0.559) == "56%" and pct(0.999) == ">99%" and pct(0.001) == "<1%"
-    assert effect_text(0.0152, {"kind": "binary"}) == "+1.52 pp"
-    assert effect_text(-8.91, {"kind": "continuous", "unit": "dollars"}) == "-$8.91"
-    assert effect_text(0.034, {"kind": "count", "unit": "tickets"}) == "+0.034"
+    binary = OutcomeInfo("Annoyance", "binary", "probability", "guardrail")
+    money = OutcomeInfo("Margin", "continuous", "dollars", "primary")
+    tickets = OutcomeInfo("Tickets", "count", "tickets", "guardrail")
+    assert effect_text(0.0152, binary) == "+1.52 pp"
+    assert effect_text(-8.91, money) == "-$8.91"
+    assert effect_text(0.034, tickets) == "+0.034"
 
 
-def test_recommend_launch_targeted(summary):
-    rec = recommend(summary)
-    assert rec["decision"] == LAUNCH_TARGETED and rec["policy"] == "targeted" and rec["launch"]
-    assert any("treat_all" in r for r in rec["reasons"]) is False  # treat_all is worth less
-
-
-def test_recommend_launch_all(summary):
-    s = copy.deepcopy(summary)
-    s["recommended_policy"] = "treat_all"
-    s["policies"]["treat_all"]["expected_value"] = 9e5
-    s["guardrails"] = []
-    assert recommend(s)["decision"] == LAUNCH_ALL
-
-
-def test_recommend_hold_when_nothing_passes(summary):
-    s = copy.deepcopy(summary)
-    s["recommended_policy"] = "treat_none"
-    for g in s["guardrails"]:
-        g["passes"] = False
-    rec = recommend(s)
-    assert rec["decision"] == NO_LAUNCH and rec["policy"] is None
-    assert any("fails Primary value" in r for r in rec["reasons"])
-
-
-@pytest.mark.parametrize(
-    ("check", "kind", "words"),
-    [
-        ("Sample ratio mismatch", "data", "assignment and logging"),
-        ("Covariate balance", "data", "assignment and logging"),
-        ("R-hat", "sampler", "Re-fit"),
-    ],
-)
-def test_recommend_refuses_when_checks_fail(summary, check, kind, words):
-    s = copy.deepcopy(summary)
-    s["checks"]["results"].append(
-        {
-            "name": check,
-            "passes": False,
-            "observed": 1.0,
-            "threshold": 0.1,
-            "detail": "bad",
-            "kind": kind,
-        }
-    )
-    rec = recommend(s)
-    assert rec["decision"] == BLOCKED and not rec["launch"] and rec["policy"] is None
-    assert any(check in r for r in rec["reasons"]) and any(words in r for r in rec["reasons"])
-    doc = build_memo(s)
-    md = to_markdown(doc)
-    assert "No launch recommendation" in md and "provisional" in md
-
-
-def test_memo_sections_in_seed_order(summary):
-    md = to_markdown(build_memo(summary, load_card(RETENTION_CARD)))
+def test_memo_sections_in_seed_order(summary, card):
+    md = _md(summary, card)
     positions = [md.index(f"## {s}") for s in SECTIONS]
     assert positions == sorted(positions)
-    assert "Launch targeted policy" in md and "$720,000" in md
+    rec = summary.recommendation
+    assert f"**Recommendation: {rec.decision} — Optimal targeting.**" in md
     assert "Risk register" in md and "Feature dictionary" in md
-    assert "0.60" in md  # break-even transport multiplier in the rollout conditions
+    tm = summary.break_even["transport_multiplier"].median
+    assert f"keeps less than {tm:.2f} of the experiment's benefit" in md
+    # one interval convention: every interval header states the summary's ci_prob
+    assert "90% interval" not in md and "95% interval" in md
+    # named cost assumptions get a generic sentence, no outcome-specific wording
+    assert "If the annoyance penalty is more than" in md
+    assert "If the support tickets penalty is more than" in md
+
+
+def test_blocked_memo_is_provisional(summary):
+    failed = CheckResult(
+        "R-hat", False, 3.649, 1.01, "largest R-hat 3.649 (must be <= 1.01)", "sampler"
+    )
+    rec = Recommendation(BLOCKED, None, "optimal", False, True, ("Sampler diagnostic failed.",))
+    checks = dataclasses.replace(
+        summary.checks, ok=False, results=[*summary.checks.results, failed]
+    )
+    s = dataclasses.replace(summary, recommendation=rec, checks=checks)
+    md = _md(s)
+    assert "**No launch recommendation.**" in md and "provisional" in md
+    assert "| R-hat | **FAIL** | largest R-hat 3.649 (must be <= 1.01) |" in md
+    assert "the rule below would pick **Optimal targeting**" in md
+
+
+def test_loosened_checks_are_in_the_header(summary):
+    rec = dataclasses.replace(summary.recommendation, loosened_checks=("max_rhat 1.01 -> 5",))
+    md = _md(dataclasses.replace(summary, recommendation=rec))
+    head = md.split("## 1. Decision")[0]
+    assert "rests on loosened checks" in head and "max_rhat 1.01 -> 5" in head
+
+
+def test_card_text_is_escaped_in_markdown(summary):
+    card = dataclasses.replace(summary.card, description="<script>alert(1)</script> and x <= 1")
+    md = _md(dataclasses.replace(summary, card=card))
+    assert "<script>" not in md and "&lt;script>" in md
+    assert "x <= 1" in md  # a comparison is not a tag
 
 
 def test_document_rendering():
@@ -230,8 +138,8 @@ def test_write_memo_html_is_self_contained(fake_pipeline, tmp_path):
     assert "http" not in html.split("<body>")[1]  # nothing fetched from outside
     md = result.memo_md.read_text()
     for fig in result.figures.values():
-        assert f"figures/{fig.name}" in md
-    # re-rendering from the summary alone reproduces the memo
-    summary = json.loads((result.folder / "summary.json").read_text())
+        assert f"figures/{fig.name}" in md and fig.exists()
+    # re-rendering from the summary file alone reproduces the memo
+    summary = read_summary(result.folder / "summary.json")
     md2, _ = write_memo(summary, tmp_path / "again", load_card(RETENTION_CARD), result.figures)
     assert md2.read_text() == md

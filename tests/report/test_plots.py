@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bayesdecide.decide import factor_level_effects
 from bayesdecide.report import plots
 
 
@@ -33,8 +34,11 @@ def test_effect_plots(fake_fit, tmp_path):
         plots.effects_shrinkage(fake_fit.effects, tau, "net_margin", unit="dollars"), tmp_path, "s"
     )
     _png(plots.effects_shrinkage(fake_fit.effects, tau, "net_margin", max_cells=5), tmp_path, "s2")
-    lv = plots.level_effects(fake_fit.effects, tau, "net_margin", "risk_band", fake_fit.cell_share)
+    lv = factor_level_effects(
+        fake_fit.effects, tau, "net_margin", "risk_band", 0.9, fake_fit.cell_share
+    )
     assert lv.loc["Low risk", "raw"] == pytest.approx(-8.9, abs=0.3)  # the seed's subgroup OLS
+    assert (lv["lower"] < lv["mean"]).all() and (lv["mean"] < lv["upper"]).all()
     _png(
         plots.effects_by_factor(
             fake_fit.effects, tau, "net_margin", ["risk_band", "segment", "region"]
@@ -79,7 +83,7 @@ def test_decision_plots(tmp_path):
     _png(
         plots.sensitivity_curves(
             {"transport_multiplier": curve, "annoyance_penalty": curve},
-            break_even={"transport_multiplier": {"median": 0.8, "ci_lower": 0.7, "ci_upper": 0.9}},
+            break_even={"transport_multiplier": {"median": 0.8, "lower": 0.7, "upper": 0.9}},
             current={"transport_multiplier": 1.0},
         ),
         tmp_path,

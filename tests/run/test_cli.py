@@ -12,31 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from bayesdecide.cli import EXIT_DATA, EXIT_OK, EXIT_USAGE, main
+from bayesdecide.card import load_card
+from bayesdecide.cli import EXIT_BLOCKED, EXIT_DATA, EXIT_OK, EXIT_USAGE, main
+from bayesdecide.run import SCHEMA_VERSION, RunSummary, read_summary
 
 from ..fakes import RETENTION_CARD
 
-SUMMARY_KEYS = {
-    "effects",
-    "policies",
-    "recommended_policy",
-    "guardrails",
-    "break_even",
-    "diagnostics",
-}
-POLICY_KEYS = {
-    "expected_value",
-    "prob_positive",
-    "prob_large_loss",
-    "p10",
-    "p50",
-    "p90",
-    "prob_best",
-    "treated_share",
-}
 
-
-def _check_run_folder(folder: Path) -> dict:
+def _check_run_folder(folder: Path) -> RunSummary:
     for name in ("memo.md", "memo.html", "summary.json", "lineage.json", "card.toml", "fit.nc"):
         assert (folder / name).exists(), name
     figs = {p.stem for p in (folder / "figures").glob("*.png")}
@@ -49,23 +32,21 @@ def _check_run_folder(folder: Path) -> dict:
         "sensitivity",
         "region_comparison",
     } <= figs
-    s = json.loads((folder / "summary.json").read_text())
-    assert SUMMARY_KEYS <= set(s)
-    for o, e in s["effects"].items():
-        assert {"mean", "sd", "ci_lower", "ci_upper"} <= set(e), o
-    for p in s["policies"].values():
-        assert POLICY_KEYS <= set(p)
-    assert s["recommended_policy"] in s["policies"]
-    for g in s["guardrails"]:
-        assert {"rule", "policy", "probability", "passes"} <= set(g)
-    assert {"transport_multiplier", "annoyance_penalty"} <= set(s["break_even"])
-    for b in s["break_even"].values():
-        assert {"median", "ci_lower", "ci_upper"} <= set(b)
-    assert {"max_rhat", "min_ess_bulk", "divergences"} <= set(s["diagnostics"])
+    raw = json.loads((folder / "summary.json").read_text())
+    assert raw["schema_version"] == SCHEMA_VERSION
+    s = read_summary(folder / "summary.json")
+    assert json.loads(s.to_json()) == raw  # the typed summary round-trips
+    assert set(s.effects) == {o.name for o in load_card(RETENTION_CARD).outcomes}
+    rec = s.recommendation
+    assert rec.policy is None or rec.policy in s.policies
+    assert {"transport_multiplier", "annoyance_penalty"} <= set(s.break_even)
+    assert s.checks.thresholds.max_rhat == 1.01
+    assert {"max_rhat", "min_ess_bulk", "divergences"} <= set(s.diagnostics)
     lineage = json.loads((folder / "lineage.json").read_text())
     assert (
         lineage["card"]["sha256"] and lineage["spec_fingerprint"] and lineage["data"]["fingerprint"]
     )
+    assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]  # nothing staged
     return s
 
 
@@ -75,8 +56,9 @@ def test_run_and_rerender(fake_pipeline, tmp_path, capsys):
     folder = Path(out.strip().splitlines()[-1])
     assert folder.parent == tmp_path and "[1/7]" in err
     s = _check_run_folder(folder)
-    assert s["settings"]["n_eligible"] == 120000 and s["settings"]["fixed_cost"] == 280000
-    assert s["run"]["draws"] == 300 and s["run"]["chains"] == 2
+    assert s.settings.n_eligible == 120000 and s.settings.fixed_cost == 280000
+    assert s.run.draws == 300 and s.run.chains == 2
+    assert s.policies["treat_medium_and_high_risk"].label == "Treat medium and high risk"
     # a second run never overwrites the first
     assert main(["run", str(RETENTION_CARD), "--out", str(tmp_path), "--quick", "--quiet"]) == 0
     second = Path(capsys.readouterr().out.strip())
@@ -97,9 +79,10 @@ def test_run_and_rerender(fake_pipeline, tmp_path, capsys):
     assert code == EXIT_OK
     sub = Path(capsys.readouterr().out.strip())
     assert sub.parent == folder / "rerenders"
-    s2 = json.loads((sub / "summary.json").read_text())
-    assert s2["settings"]["fixed_cost"] == 400000 and s2["settings"]["weights"]["annoyance"] == -80
-    assert s2["break_even"]["annoyance_penalty"]["current"] == 80
+    s2 = read_summary(sub / "summary.json")
+    assert s2.settings.fixed_cost == 400000 and s2.settings.weights["annoyance"] == -80
+    assert s2.break_even["annoyance_penalty"].current == 80
+    assert s2.run.parent == str(folder) and s2.run.overrides["annoyance_penalty"] == 80
     assert (folder / "summary.json").read_text() == before
     assert (sub / "memo.html").exists() and "annoyance_penalty=80" in (sub / "memo.md").read_text()
     # the same re-render twice gives two folders
@@ -167,7 +150,7 @@ def test_data_not_matching_card(tmp_path, retention, capsys):
 
 def test_memo_bad_inputs(tmp_path, capsys):
     assert main(["memo", str(tmp_path), "--set", "fixed_cost=1"]) == EXIT_USAGE
-    assert "not a run folder" in capsys.readouterr().err
+    assert "not a complete run folder" in capsys.readouterr().err
     assert main(["memo", str(tmp_path)]) == EXIT_USAGE
     assert "--set" in capsys.readouterr().err
 
@@ -210,10 +193,12 @@ def test_validate_both_cards(capsys):
 @pytest.mark.slow
 def test_real_quick_run(tmp_path, capsys):
     """The README's main command with real (small) sampling."""
-    assert main(["run", str(RETENTION_CARD), "--out", str(tmp_path), "--quick", "--quiet"]) == 0
+    code = main(["run", str(RETENTION_CARD), "--out", str(tmp_path), "--quick", "--quiet"])
     folder = Path(capsys.readouterr().out.strip())
-    _check_run_folder(folder)
-    assert main(["memo", str(folder), "--set", "transport_multiplier=0.8", "--quiet"]) == 0
+    s = _check_run_folder(folder)
+    assert code == (EXIT_BLOCKED if s.recommendation.blocked else EXIT_OK)
+    code = main(["memo", str(folder), "--set", "transport_multiplier=0.8", "--quiet"])
+    assert code == (EXIT_BLOCKED if s.recommendation.blocked else EXIT_OK)
     shutil.rmtree(folder)
 
 
@@ -236,12 +221,9 @@ def test_rerender_with_launch_mix_and_rule(fake_pipeline, tmp_path, capsys):
     )
     assert code == EXIT_OK
     sub = Path(capsys.readouterr().out.strip())
-    s = json.loads((sub / "summary.json").read_text())
-    base = json.loads((folder / "summary.json").read_text())
-    assert s["settings"]["fixed_cost_scaling"] == "constant"
-    assert (
-        s["policies"]["treat_all"]["expected_value"]
-        != base["policies"]["treat_all"]["expected_value"]
-    )
-    thresholds = {g["rule"]: g["threshold"] for g in s["guardrails"]}
+    s = read_summary(sub / "summary.json")
+    base = read_summary(folder / "summary.json")
+    assert s.settings.fixed_cost_scaling == "constant"
+    assert s.policies["treat_all"].expected_value != base.policies["treat_all"].expected_value
+    thresholds = {g.rule: g.threshold for g in s.guardrails}
     assert thresholds["Primary value"] == 0.95

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bayesdecide.report.checks import (
+from bayesdecide.decide.checks import (
+    CheckThresholds,
     covariate_balance,
     diagnostics_checks,
     run_checks,
@@ -25,12 +26,16 @@ def test_srm_fails_for_a_broken_split():
 
 
 def test_srm_respects_the_design_share():
-    assert sample_ratio_mismatch(30_000, 10_000, 0.25).passes
-    assert not sample_ratio_mismatch(30_000, 10_000, 0.5).passes
+    assert sample_ratio_mismatch(30_000, 10_000, 0.25, 0.001).passes
+    assert not sample_ratio_mismatch(30_000, 10_000, 0.5, 0.001).passes
 
 
-def test_balance_matches_seed_means(retention_cells):
-    bal = covariate_balance(retention_cells)
+def test_balance_matches_seed_means(retention):
+    from bayesdecide import cell_stats
+
+    with pytest.warns(UserWarning):
+        cells = cell_stats(retention.data, retention.spec, single_arm_cells="keep")
+    bal = covariate_balance(cells)
     assert bal.loc["base_margin", "mean_control"] == pytest.approx(226.813, abs=1e-3)
     assert bal.loc["base_margin", "mean_treatment"] == pytest.approx(224.193, abs=1e-3)
     assert (bal["smd"].abs() < 0.05).all()
@@ -50,9 +55,24 @@ def test_balance_fails_when_a_covariate_is_shifted(retention):
 
 
 def test_diagnostics_checks():
-    ok = diagnostics_checks({"max_rhat": 1.005, "min_ess_bulk": 900, "divergences": 0})
+    t = CheckThresholds()
+    ok = diagnostics_checks({"max_rhat": 1.005, "min_ess_bulk": 900, "divergences": 0}, t)
     assert all(r.passes for r in ok)
-    bad = diagnostics_checks({"max_rhat": 1.2, "min_ess_bulk": 20, "divergences": 7})
+    bad = diagnostics_checks({"max_rhat": 1.2, "min_ess_bulk": 20, "divergences": 7}, t)
     assert [r.passes for r in bad] == [False, False, False]
-    missing = diagnostics_checks({})
+    missing = diagnostics_checks({}, t)
     assert not missing[0].passes and np.isnan(missing[0].observed)
+    # the detail states the threshold the result was judged by
+    loose = diagnostics_checks({"max_rhat": 3.649}, CheckThresholds(max_rhat=5.0))
+    assert loose[0].passes and loose[0].detail == "largest R-hat 3.649 (must be <= 5)"
+
+
+def test_loosened_thresholds_are_named():
+    strict = CheckThresholds()
+    loose = CheckThresholds(max_rhat=5.0, min_ess_bulk=1.0, srm_alpha=0.0001)
+    assert loose.loosened_from(strict) == [
+        "srm_alpha 0.001 -> 0.0001",
+        "max_rhat 1.01 -> 5",
+        "min_ess_bulk 400 -> 1",
+    ]
+    assert strict.loosened_from(loose) == []

@@ -10,41 +10,74 @@
   the card's thresholds. Failing diagnostics mean the posterior summaries may be wrong.
 
 Both data checks are computed from the cell statistics (:class:`~bayesdecide.data.CellStats`),
-so they cost nothing beyond the one aggregation pass.
+so they cost nothing beyond the one aggregation pass. :func:`evaluate_checks` is the one place a
+result is judged against a threshold: a run and a re-render with changed thresholds both call it,
+so a check's detail always states the threshold it was judged by.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from bayesdecide.data import CellStats
+
+
+def _key(default: Any, doc: str) -> Any:
+    return field(default=default, metadata={"doc": doc})
+
+
+@dataclass(frozen=True)
+class CheckThresholds:
+    """Thresholds of the checks that block a launch recommendation when they fail (the card's
+    ``[checks]`` table; these defaults are the one place they are set)."""
+
+    srm_alpha: float = _key(0.001, "sample-ratio-mismatch chi-square p-value floor")
+    max_abs_smd: float = _key(0.1, "covariate balance: largest |SMD| allowed, in pooled SDs")
+    max_rhat: float = _key(1.01, "largest R-hat allowed")
+    min_ess_bulk: float = _key(400.0, "smallest bulk effective sample size allowed (draws)")
+    max_divergences: int = _key(0, "divergent transitions allowed")
+
+    def loosened_from(self, before: CheckThresholds) -> list[str]:
+        """Thresholds less strict than ``before``, as ``"max_rhat 1.01 -> 5"``."""
+        stricter_when_lower = {"max_abs_smd", "max_rhat", "max_divergences"}
+        out = []
+        for f in fields(self):
+            new, old = getattr(self, f.name), getattr(before, f.name)
+            looser = new > old if f.name in stricter_when_lower else new < old
+            if looser:
+                out.append(f"{f.name} {old:g} -> {new:g}")
+        return out
+
 
 @dataclass(frozen=True)
 class CheckResult:
     """One check: its name, what was observed, the threshold, and whether it passes."""
 
-    name: str
-    passes: bool
-    observed: float
-    threshold: float
-    detail: str
-    kind: str = "data"  # "data" or "sampler"
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    name: str = field(metadata={"doc": "the check, e.g. 'R-hat'"})
+    passes: bool = field(metadata={"doc": "whether the observed value is within the threshold"})
+    observed: float = field(
+        metadata={"doc": "the observed value (p-value, |SMD|, R-hat, ESS, count)"}
+    )
+    threshold: float = field(metadata={"doc": "the threshold it was judged against"})
+    detail: str = field(metadata={"doc": "the result in words, with the threshold used"})
+    kind: str = field(default="data", metadata={"doc": "'data' or 'sampler'"})
 
 
 @dataclass(frozen=True)
 class Checks:
-    """All checks of a run; ``ok`` is True when every one passes."""
+    """All checks of a run; ``ok`` is True when every one passes. ``loosened`` lists thresholds a
+    re-render made less strict than the run's (``"max_rhat 1.01 -> 5"``): a recommendation that
+    rests on them says so."""
 
     results: tuple[CheckResult, ...]
     balance: pd.DataFrame = field(default_factory=pd.DataFrame)
+    loosened: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -54,16 +87,9 @@ class Checks:
     def failures(self) -> list[CheckResult]:
         return [r for r in self.results if not r.passes]
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "results": [r.to_dict() for r in self.results],
-            "balance": self.balance.reset_index().to_dict(orient="records"),
-        }
-
 
 def sample_ratio_mismatch(
-    n_control: float, n_treatment: float, assignment_share: float = 0.5, alpha: float = 0.001
+    n_control: float, n_treatment: float, assignment_share: float, alpha: float
 ) -> CheckResult:
     """Chi-square test (1 df) of the arm counts against the designed treatment share.
 
@@ -91,13 +117,13 @@ def sample_ratio_mismatch(
     return CheckResult("Sample ratio mismatch", passes, p, alpha, detail, "data")
 
 
-def covariate_balance(cells: Any) -> pd.DataFrame:
+def covariate_balance(cells: CellStats) -> pd.DataFrame:
     """Standardized mean differences of covariates between arms, from cell statistics.
 
     Returns a frame indexed by covariate with ``mean_control``, ``mean_treatment``, ``smd``
     (treatment minus control, in pooled standard deviations).
     """
-    ds = cells.ds if hasattr(cells, "ds") else cells
+    ds = cells.ds
     if ds.sizes.get("covariate", 0) == 0:
         return pd.DataFrame(columns=["mean_control", "mean_treatment", "smd"])
     n = ds["n"].sum("cell")  # (arm,)
@@ -117,7 +143,7 @@ def covariate_balance(cells: Any) -> pd.DataFrame:
     )
 
 
-def balance_check(balance: pd.DataFrame, max_abs_smd: float = 0.1) -> CheckResult:
+def balance_check(balance: pd.DataFrame, max_abs_smd: float) -> CheckResult:
     """Fails when any covariate's ``|SMD|`` exceeds ``max_abs_smd``."""
     if balance.empty:
         return CheckResult(
@@ -134,14 +160,13 @@ def balance_check(balance: pd.DataFrame, max_abs_smd: float = 0.1) -> CheckResul
 
 
 def diagnostics_checks(
-    diagnostics: Mapping[str, Any],
-    *,
-    max_rhat: float = 1.01,
-    min_ess_bulk: float = 400.0,
-    max_divergences: int = 0,
+    diagnostics: Mapping[str, Any], thresholds: CheckThresholds
 ) -> list[CheckResult]:
     """Sampler checks from a fit's diagnostics dict (``max_rhat``, ``min_ess_bulk``,
     ``divergences``)."""
+    max_rhat = thresholds.max_rhat
+    min_ess_bulk = thresholds.min_ess_bulk
+    max_divergences = thresholds.max_divergences
     rhat = float(diagnostics.get("max_rhat", np.nan))
     ess = float(diagnostics.get("min_ess_bulk", np.nan))
     div = int(diagnostics.get("divergences", 0) or 0)
@@ -173,53 +198,54 @@ def diagnostics_checks(
     ]
 
 
-def data_checks(
-    cells: Any, *, assignment_share: float = 0.5, srm_alpha: float = 0.001, max_abs_smd: float = 0.1
-) -> tuple[list[CheckResult], pd.DataFrame]:
-    """SRM and covariate-balance checks from cell statistics; returns results and the SMD table."""
-    ds = cells.ds if hasattr(cells, "ds") else cells
-    n = ds["n"].sum("cell")
-    srm = sample_ratio_mismatch(
-        float(n.sel(arm="control")), float(n.sel(arm="treatment")), assignment_share, srm_alpha
-    )
-    balance = covariate_balance(ds)
-    return [srm, balance_check(balance, max_abs_smd)], balance
+def evaluate_checks(
+    n_control: float,
+    n_treatment: float,
+    balance: pd.DataFrame,
+    diagnostics: Mapping[str, Any] | None,
+    thresholds: CheckThresholds,
+    *,
+    assignment_share: float,
+) -> Checks:
+    """All checks from what they observe: arm counts (units), the covariate balance table
+    (:func:`covariate_balance`) and a fit's diagnostics dict (``None``: no sampler checks)."""
+    results = [
+        sample_ratio_mismatch(n_control, n_treatment, assignment_share, thresholds.srm_alpha),
+        balance_check(balance, thresholds.max_abs_smd),
+    ]
+    if diagnostics is not None:
+        results += diagnostics_checks(diagnostics, thresholds)
+    return Checks(tuple(results), balance)
 
 
 def run_checks(
-    cells: Any,
+    cells: CellStats,
     diagnostics: Mapping[str, Any] | None,
-    thresholds: Any = None,
+    thresholds: CheckThresholds | None = None,
     *,
     assignment_share: float = 0.5,
 ) -> Checks:
-    """All checks of a run. ``thresholds`` is a card's :class:`bayesdecide.card.Checks` (or None
-    for the defaults: SRM p >= 0.001, |SMD| <= 0.1, R-hat <= 1.01, bulk ESS >= 400, 0
-    divergences)."""
-    t = thresholds
-    results, balance = data_checks(
-        cells,
+    """All checks of a run from its cell statistics and the fit's diagnostics (``None``: data
+    checks only). ``thresholds`` default to :class:`CheckThresholds`'s."""
+    n = cells.ds["n"].sum("cell")
+    return evaluate_checks(
+        float(n.sel(arm="control")),
+        float(n.sel(arm="treatment")),
+        covariate_balance(cells),
+        diagnostics,
+        thresholds or CheckThresholds(),
         assignment_share=assignment_share,
-        srm_alpha=getattr(t, "srm_alpha", 0.001),
-        max_abs_smd=getattr(t, "max_abs_smd", 0.1),
     )
-    if diagnostics is not None:
-        results += diagnostics_checks(
-            diagnostics,
-            max_rhat=getattr(t, "max_rhat", 1.01),
-            min_ess_bulk=getattr(t, "min_ess_bulk", 400.0),
-            max_divergences=getattr(t, "max_divergences", 0),
-        )
-    return Checks(tuple(results), balance)
 
 
 __all__ = [
     "CheckResult",
+    "CheckThresholds",
     "Checks",
     "balance_check",
     "covariate_balance",
-    "data_checks",
     "diagnostics_checks",
+    "evaluate_checks",
     "run_checks",
     "sample_ratio_mismatch",
 ]

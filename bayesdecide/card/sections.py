@@ -1,0 +1,318 @@
+"""The tables of a model card, one frozen dataclass each: their fields are the card's keys.
+
+Each key carries its meaning and unit (:func:`bayesdecide.card.schema.key`); the engine in
+:mod:`bayesdecide.card.schema` checks a parsed TOML table against these classes and builds them.
+Defaults shared with the decision stage are read from it (``Population``, ``DECISION_DEFAULTS``),
+never restated. ``[fit]`` is :class:`bayesdecide.card.fit_settings.FitSettings` and ``[checks]``
+is :class:`bayesdecide.decide.checks.CheckThresholds`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bayesdecide.card.schema import default, key
+from bayesdecide.data.spec import OutcomeKind
+from bayesdecide.decide.defaults import DECISION_DEFAULTS
+from bayesdecide.decide.guardrails import GUARDRAIL_TYPES
+from bayesdecide.decide.population import Population
+from bayesdecide.errors import CardError
+
+OUTCOME_ROLES = ("primary", "guardrail", "component", "secondary")
+FEATURE_ROLES = ("id", "treatment", "group", "covariate", "outcome", "context")
+SIMULATORS = ("retention", "markets")
+
+
+@dataclass(frozen=True)
+class CardInfo:
+    """``[card]``: identity of the card in the registry."""
+
+    name: str = key("registry name, e.g. 'retention_outreach' (letters, digits, '_', '-', '.')")
+    version: str = key("card version, e.g. '1.0.0'; bump it on every change")
+    title: str = key("one-line title used in the memo", "")
+    description: str = key("what the experiment tested and why", "")
+    owner: str = key("team or person accountable for the decision", "")
+    decision: str = key("the action on the table, one sentence", "")
+    created: str = key("date the card was first written (YYYY-MM-DD)", "")
+    status: str = key("draft, pre-registered, decided or retired", "")
+    tags: tuple[str, ...] = key("free labels", ())
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """``[data]``: where the rows come from, a simulator (with ``[data.args]``) or a file."""
+
+    simulator: str | None = key(
+        "simulator name: 'retention' or 'markets' (use either this or path)",
+        None,
+        choices=SIMULATORS,
+    )
+    args: dict[str, Any] = key("keyword arguments of the simulator", {})
+    path: str | None = key(
+        "Parquet/CSV file, folder or glob read by DuckDB; relative paths are resolved against the "
+        "card's folder (use either this or simulator)",
+        None,
+    )
+    description: str = key("where the data comes from, extraction date, filters", "")
+    single_arm_cells: str = key(
+        "'error' (default) rejects cells with one arm; 'keep' lets the hierarchy predict their "
+        "effects",
+        "error",
+        choices=("error", "keep"),
+    )
+    drop_missing_outcomes: bool = key(
+        "drop rows with missing outcomes (counted per arm; default false)", False
+    )
+
+    def load(self) -> Any:
+        """The data: a pandas DataFrame from the simulator, or the file path for DuckDB."""
+        if self.simulator is not None:
+            return simulate(self.simulator, self.args).data
+        return str(self.path)
+
+    @property
+    def label(self) -> str:
+        if self.simulator is not None:
+            args = ", ".join(f"{k}={v!r}" for k, v in self.args.items())
+            return f"simulator {self.simulator}({args})"
+        return f"file {self.path}"
+
+
+def simulate(name: str, args: Mapping[str, Any]) -> Any:
+    """Run a named simulator with keyword ``args``; returns its :class:`Simulation`."""
+    if name == "retention":
+        from bayesdecide.simulate.retention import simulate_retention as fn
+    elif name == "markets":
+        from bayesdecide.simulate.markets import simulate_markets as fn
+    else:
+        raise CardError(f"data.simulator {name!r} is unknown; use one of {list(SIMULATORS)}")
+    try:
+        return fn(**dict(args))
+    except TypeError as exc:
+        raise CardError(f"data.args do not fit simulator {name!r}: {exc}; fix [data.args]") from exc
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """``[experiment]``: the randomized design."""
+
+    treatment: str = key("column holding the assignment")
+    arms: tuple[Any, ...] = key("[control, treatment] values of the treatment column")
+    unit_id: str | None = key("column identifying the randomized unit", None)
+    assignment_share: float = key(
+        "designed share of units assigned to treatment, strictly between 0 and 1", 0.5
+    )
+    randomization_unit: str = key("what was randomized, e.g. 'customer'", "unit")
+    horizon: str = key("outcome window, e.g. '90 days'", "")
+    population: str = key("who was eligible for the experiment", "")
+    estimand: str = key("the causal quantity, e.g. the ITT effect of assignment", "")
+    dates: str = key("when the experiment ran", "")
+    covariates: tuple[str, ...] = key("pre-treatment numeric columns for adjustment", ())
+
+
+@dataclass(frozen=True)
+class OutcomeEntry:
+    """``[[outcomes]]``: one measured outcome."""
+
+    name: str = key("column name")
+    kind: str = key("measurement scale", choices=tuple(k.value for k in OutcomeKind))
+    label: str = key("human-readable name", "")
+    unit: str = key("unit of one observation, e.g. 'dollars per customer over 90 days'", "")
+    role: str = key("role in the decision", "secondary", choices=OUTCOME_ROLES)
+    description: str = key("how the outcome is measured", "")
+
+
+@dataclass(frozen=True)
+class Feature:
+    """``[features.<column>]``: one column of the feature dictionary."""
+
+    description: str = key("what the column means")
+    role: str = key("how the analysis uses it", choices=FEATURE_ROLES)
+    type: str = key("data type, e.g. 'float', 'int', 'category', '0/1'", "")
+    unit: str = key("unit, e.g. 'dollars', 'months'", "")
+    levels: tuple[Any, ...] = key("allowed levels of a categorical column", ())
+    pre_treatment: bool | None = key("measured before assignment", None)
+    source: str = key("upstream table or system", "")
+
+
+@dataclass(frozen=True)
+class Hierarchy:
+    """``[hierarchy]``: grouping factors (cells are their combinations) and interactions."""
+
+    factors: tuple[str, ...] = key("grouping columns; each combination is a cell")
+    interactions: tuple[tuple[str, ...], ...] = key(
+        "lists of two or more factors given their own pooled term", ()
+    )
+    description: str = key("why these factors", "")
+
+
+@dataclass(frozen=True)
+class ValueSection:
+    """``[value]``: dollars per eligible customer as a weighted sum of outcome effects."""
+
+    weights: dict[str, float] = key("outcome -> dollars per unit of that outcome's effect")
+    assumptions: dict[str, str] = key(
+        "named cost assumptions: name -> outcome whose weight is minus that cost (e.g. "
+        "annoyance_penalty = 'annoyance'); each can be changed with `memo --set name=dollars`",
+        {},
+    )
+    transport_outcomes: tuple[str, ...] = key(
+        "outcomes whose effect the transport multiplier scales (the benefits)", ()
+    )
+    description: str = key("the value formula in words", "")
+    unit: str = key("unit of the value", "dollars per eligible customer")
+
+
+@dataclass(frozen=True)
+class LaunchSection:
+    """``[launch]``: the launch population the decision is about."""
+
+    eligible: int = key("number of eligible customers at launch (> 0)")
+    fixed_cost: float = key("fixed implementation cost in dollars (finite, >= 0)")
+    transport_multiplier: float = key(
+        "share of the experiment's benefit expected at launch (> 0; 1 = no decay)",
+        default(Population, "transport_multiplier"),
+    )
+    large_loss: float = key(
+        "dollars; P(launch value < -large_loss) is reported", DECISION_DEFAULTS["loss_threshold"]
+    )
+    fixed_cost_scaling: str = key(
+        "'constant' (the full fixed cost whenever anyone is treated) or 'treated_share' (fixed "
+        "cost x max(treated share, min_cost_share))",
+        default(Population, "fixed_cost_scaling"),
+        choices=("constant", "treated_share"),
+    )
+    min_cost_share: float = key(
+        "floor of the treated share in 'treated_share', in [0, 1]",
+        default(Population, "min_cost_share"),
+    )
+    mix: dict[str, dict[str, float]] | None = key(
+        "launch mix: factor -> {level: share}; default the experiment's mix", None
+    )
+    description: str = key("who will be treated and when", "")
+
+
+@dataclass(frozen=True)
+class PolicyEntry:
+    """``[[policies]]``: a rollout policy; its id is its name in lower case with ``_``."""
+
+    name: str = key("policy name shown in the memo, e.g. 'Treat high risk only'")
+    treat: dict[str, Any] = key(
+        "factor -> list of levels to treat (every listed factor must match), or all = true / "
+        "none = true"
+    )
+    description: str = key("what the policy does", "")
+
+
+@dataclass(frozen=True)
+class RuleEntry:
+    """``[[rules]]``: a pre-registered rule, a guardrail of :mod:`bayesdecide.decide.guardrails`."""
+
+    name: str = key("short name, e.g. 'Primary value'")
+    type: str = key(
+        "value_positive: P(launch value > min_value) >= min_prob; loss_limit: P(launch value < "
+        "-loss) <= max_prob; effect_bound: P(lower <= effect on outcome <= upper) >= min_prob; "
+        "fairness_floor: P(every treated level of factor has effect >= floor) >= min_prob",
+        choices=tuple(GUARDRAIL_TYPES),
+    )
+    description: str = key("the rule in words, as pre-registered", "")
+    min_prob: float | None = key("posterior probability the rule needs to pass, in [0, 1]", None)
+    max_prob: float | None = key("loss_limit: largest allowed probability of the loss", None)
+    min_value: float | None = key("value_positive: dollars the launch value must exceed", None)
+    loss: float | None = key("loss_limit: the loss in dollars", None)
+    outcome: str | None = key("effect_bound / fairness_floor: the outcome", None)
+    upper: float | None = key("effect_bound: upper bound in the outcome's unit", None)
+    lower: float | None = key("effect_bound: lower bound in the outcome's unit", None)
+    per: str | None = key(
+        "effect_bound: average the effect over 'eligible' (default) or 'treated' customers",
+        None,
+        choices=("eligible", "treated"),
+    )
+    factor: str | None = key("fairness_floor: the grouping factor, e.g. 'region'", None)
+    floor: float | None = key("fairness_floor: smallest allowed effect per treated level", None)
+
+    def params(self) -> dict[str, Any]:
+        """The parameters the card sets (besides name, type and description)."""
+        skip = ("name", "type", "description")
+        return {k: v for k, v in vars(self).items() if k not in skip and v is not None}
+
+
+@dataclass(frozen=True)
+class DecisionSection:
+    """``[decision]``: how the decision tables are computed."""
+
+    include_optimal: bool = key(
+        "also evaluate the Bayes-optimal targeting policy", DECISION_DEFAULTS["include_optimal"]
+    )
+    decision_threshold: float = key(
+        "P(value > 0) at which break-even thresholds are read, in (0, 1)",
+        DECISION_DEFAULTS["decision_threshold"],
+    )
+    ci_prob: float = key(
+        "probability of the equal-tailed posterior intervals of every table, in (0, 1)",
+        DECISION_DEFAULTS["ci_prob"],
+    )
+    compare_factor: str | None = key(
+        "factor whose levels are compared pairwise (default: 'region' when it is a factor)", None
+    )
+    break_even: tuple[str, ...] | None = key(
+        "assumptions to report break-even values for: transport_multiplier, fixed_cost, "
+        "n_eligible, a [value.assumptions] name, weight:<outcome> or penalty:<outcome> (default: "
+        "transport multiplier, every named assumption, fixed cost, launch size)",
+        None,
+    )
+
+
+@dataclass(frozen=True)
+class Risk:
+    """``[[risks]]``: one entry of the risk register."""
+
+    risk: str = key("what could go wrong")
+    why_it_matters: str = key("consequence for the decision")
+    mitigation: str = key("what the rollout does about it")
+    owner: str = key("who watches it", "")
+
+
+@dataclass(frozen=True)
+class Monitoring:
+    """``[monitoring]``: the post-launch monitoring plan."""
+
+    holdout_share: float | None = key("share of eligible customers kept as holdout", None)
+    cadence: str = key("how often guardrails are reviewed", "")
+    metrics: tuple[str, ...] = key("what is monitored", ())
+    stop_rules: tuple[str, ...] = key("conditions that trigger rollback", ())
+    review: str = key("when the decision is revisited", "")
+
+
+def resolve_data_path(data: DataSource, card_path: Path | None) -> DataSource:
+    """``data`` with a relative ``path`` resolved against the card's folder."""
+    from dataclasses import replace
+
+    if data.path is None:
+        return data
+    p = Path(data.path).expanduser()
+    if not p.is_absolute() and card_path is not None:
+        p = card_path.parent / p
+    return replace(data, path=str(p))
+
+
+__all__ = [
+    "CardInfo",
+    "DataSource",
+    "DecisionSection",
+    "Experiment",
+    "Feature",
+    "Hierarchy",
+    "LaunchSection",
+    "Monitoring",
+    "OutcomeEntry",
+    "PolicyEntry",
+    "Risk",
+    "RuleEntry",
+    "ValueSection",
+    "resolve_data_path",
+    "simulate",
+]

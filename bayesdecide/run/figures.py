@@ -1,0 +1,98 @@
+"""The memo's figures, drawn from the run summary, the fit and the decision into ``figures/``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bayesdecide.decide import TREAT_NONE, Decision
+from bayesdecide.run.summary import RunSummary
+
+
+def make_figures(
+    summary: RunSummary, fit: Any, decision: Decision, folder: Path
+) -> dict[str, Path]:
+    """Draw the memo's figures into ``folder`` (PNG); returns name -> path."""
+    from bayesdecide.report import plots
+
+    folder.mkdir(parents=True, exist_ok=True)
+    out: dict[str, Path] = {}
+    labels = summary.labels
+    primary = summary.primary_outcome
+    po = summary.outcomes[primary]
+    ci_prob = summary.settings.ci_prob
+
+    def save(name: str, fig: Any) -> None:
+        out[name] = folder / f"{name}.png"
+        plots.save(fig, out[name])
+
+    save(
+        "shrinkage",
+        plots.effects_shrinkage(
+            fit.effects, decision.tau, primary, label=po.label, unit=po.unit, ci_prob=ci_prob
+        ),
+    )
+    save(
+        "effects_by_factor",
+        plots.effects_by_factor(
+            fit.effects,
+            decision.tau,
+            primary,
+            summary.hierarchy.factors,
+            fit.cell_share,
+            label=po.label,
+            unit=po.unit,
+            ci_prob=ci_prob,
+        ),
+    )
+    focus = decision.break_even_policy
+    save(
+        "value_posterior",
+        plots.value_posterior(
+            decision.policy_values.sel(policy=focus),
+            policy=labels[focus],
+            large_loss=summary.settings.loss_threshold,
+        ),
+    )
+    table = decision.policy_table().rename(index=labels)
+    save("policy_values", plots.policy_values(table, recommended=labels[focus]))
+    rows = [
+        {
+            "rule": g.rule,
+            "policy": labels[g.policy],
+            "probability": g.probability,
+            "passes": g.passes,
+            "required": g.threshold,
+            "comparison": g.comparison,
+        }
+        for g in summary.guardrails
+        if g.policy != TREAT_NONE  # the status quo is not held to the rules
+    ]
+    if rows:
+        save("guardrails", plots.guardrail_probabilities(rows))
+    curves = {
+        name: pd.DataFrame([vars(p) for p in s.points]).set_index("value")
+        for name, s in summary.sensitivity.items()
+        if name != "fixed_cost"
+    }
+    be = {name: vars(b) for name, b in summary.break_even.items()}
+    current = {name: be[name]["current"] for name in curves if name in be}
+    save(
+        "sensitivity",
+        plots.sensitivity_curves(curves, break_even=be, current=current, policy=labels[focus]),
+    )
+    comp = summary.comparison
+    if comp is not None:
+        save(
+            "region_comparison",
+            plots.region_comparison(
+                pd.DataFrame(comp.pairwise).T,
+                title=f"P(row {comp.factor} has higher net value per customer than column)",
+            ),
+        )
+    return out
+
+
+__all__ = ["make_figures"]
