@@ -15,8 +15,7 @@ from typing import Any
 
 from bayesdecide.card.schema import key
 from bayesdecide.errors import CardError
-from bayesdecide.model.defaults import FIT_DEFAULTS
-from bayesdecide.model.sampling import SAMPLERS
+from bayesdecide.model.defaults import FIT_DEFAULTS, SAMPLERS
 
 QUICK = MappingProxyType({"draws": 300, "tune": 300, "chains": 2})
 
@@ -33,7 +32,7 @@ class FitSettings:
     )
     target_accept: float | None = key("NUTS target acceptance rate, strictly between 0 and 1", None)
     sampler: str | None = key(
-        "sampler: 'nutpie' (default), 'nutpie-pytensor' or 'pymc'", None, choices=SAMPLERS
+        "sampler: 'nutpie' (default) or 'pymc'", None, choices=SAMPLERS
     )
 
     def given(self) -> dict[str, Any]:

@@ -6,6 +6,10 @@ from types import MappingProxyType
 
 DEFAULT_SEED = 20_240_601
 
+# "nutpie": nutpie's NUTS on the marginal posterior of the spreads (default); "pymc": PyMC's NUTS on
+# the full model (bayesdecide.model.sampling)
+SAMPLERS = ("nutpie", "pymc")
+
 FIT_DEFAULTS = MappingProxyType(
     {
         "draws": 1000,  # posterior draws per chain, after tuning
@@ -16,4 +20,4 @@ FIT_DEFAULTS = MappingProxyType(
     }
 )
 
-__all__ = ["DEFAULT_SEED", "FIT_DEFAULTS"]
+__all__ = ["DEFAULT_SEED", "FIT_DEFAULTS", "SAMPLERS"]

@@ -24,9 +24,9 @@ import numpy as np
 import xarray as xr
 
 from bayesdecide.errors import SpecError
+from bayesdecide.model.defaults import SAMPLERS
 from bayesdecide.model.engine import MarginalModel
 
-SAMPLERS = ("nutpie", "pymc")
 # options each sampler accepts beyond draws/tune/chains/seed/target_accept/cores/progressbar,
 # by PyMC's name -> the sampler's own name
 SAMPLER_OPTIONS: dict[str, dict[str, str]] = {
