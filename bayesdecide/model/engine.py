@@ -60,22 +60,7 @@ class MarginalModel:
         k = len(inp.independent)
         self.kp = kernel_priors(h, inp.independent, inp.unit, self.priors)
         self.n_levels = np.array([len(t.levels) for t in h.terms], np.int64)
-        self.sparse = _choose_sparse(self.n_levels, k)
-        self.rest_terms = [t for t in range(len(h.terms)) if t != self.sparse]
-        offsets, start = {}, 0
-        for t in self.rest_terms:
-            offsets[t] = start
-            start += int(self.n_levels[t])
-        codes = h.codes
-        self.blk_term = np.array(
-            [t for t in self.rest_terms for _ in range(int(self.n_levels[t]))], np.int64
-        )
-        self.sp_code = np.ascontiguousarray(codes[:, self.sparse])
-        self.rest_blk = np.ascontiguousarray(
-            np.stack([offsets[t] + codes[:, t] for t in self.rest_terms], axis=1)
-            if self.rest_terms
-            else np.zeros((len(h.cells), 0), np.int64)
-        ).astype(np.int64)
+        self._set_sparse(_choose_sparse(self.n_levels, k))
         self.obs_row = np.full(len(h.cells), -1, np.int64)
         self.obs_row[inp.obs_cells] = np.arange(len(inp.obs_cells))
         self.y = np.ascontiguousarray(np.where(inp.mask, inp.y - self.kp.mu_shift, 0.0))
@@ -85,6 +70,27 @@ class MarginalModel:
         self.vinv = vinv
         self._mask = np.ascontiguousarray(inp.mask.astype(np.uint8))
         self._obs_cells = np.ascontiguousarray(inp.obs_cells.astype(np.int64))
+
+    def _set_sparse(self, sparse: int) -> None:
+        """Lay the terms out with term ``sparse`` eliminated first (any choice gives the same
+        density; :func:`_choose_sparse` picks the cheapest)."""
+        h = self.inputs.hierarchy
+        self.sparse = sparse
+        self.rest_terms = [t for t in range(len(h.terms)) if t != sparse]
+        offsets, start = {}, 0
+        for t in self.rest_terms:
+            offsets[t] = start
+            start += int(self.n_levels[t])
+        codes = h.codes
+        self.blk_term = np.array(
+            [t for t in self.rest_terms for _ in range(int(self.n_levels[t]))], np.int64
+        )
+        self.sp_code = np.ascontiguousarray(codes[:, sparse])
+        self.rest_blk = np.ascontiguousarray(
+            np.stack([offsets[t] + codes[:, t] for t in self.rest_terms], axis=1)
+            if self.rest_terms
+            else np.zeros((len(h.cells), 0), np.int64)
+        ).astype(np.int64)
 
     # ------------------------------------------------------------------ density
     @property

@@ -28,60 +28,69 @@ def _spread_rv(name: str, prior: Prior, unit: float) -> pt.TensorVariable:
     return getattr(pm, std.family)(name, **std.kwargs)
 
 
-def build_reference_model(model: MarginalModel) -> pm.Model:
-    """The full PyMC model (standardised units) of a :class:`MarginalModel`'s hierarchy."""
-    inp = model.inputs
-    h = inp.hierarchy
-    outcomes = inp.independent
-    k = len(outcomes)
+def reference_coords(model: MarginalModel) -> dict[str, list[str]]:
+    """Coordinates of the reference model: cells, modelled outcomes and every term's levels."""
+    h = model.inputs.hierarchy
     coords: dict[str, list[str]] = {
         "cell": list(h.cells),
-        "modelled_outcome": list(outcomes),
+        "modelled_outcome": list(model.inputs.independent),
     }
     for term in h.terms:
         coords[level_dim(term.name)] = list(term.levels)
+    return coords
+
+
+def _spreads(model: MarginalModel, prior_name: str, fixed: np.ndarray) -> pt.TensorVariable:
+    """(K,) spread of one term (or the cell deviations): a random variable per outcome named like
+    the marginal engine's free parameter, or the fixed value."""
+    inp = model.inputs
+    values = []
+    for j, o in enumerate(inp.independent):
+        prior = model.priors[prior_name][j]
+        if prior.family == "Fixed":
+            values.append(pt.as_tensor_variable(np.sqrt(fixed[j])))
+        else:
+            values.append(_spread_rv(f"{prior_name}[{o}]", prior, float(inp.unit[j])))
+    return pt.stack(values)
+
+
+def add_hierarchy(model: MarginalModel) -> pt.TensorVariable:
+    """Add the hierarchy's random variables to the current PyMC model; return ``theta``
+    (cells, K) in standardised units: ``mu`` plus every term's level effect (non-centred:
+    ``u = sigma * z``) plus the cell deviation. Shared by the reference model and the unit-level
+    model, so both have exactly the marginal engine's structure and priors."""
+    inp = model.inputs
+    h = inp.hierarchy
     kp = model.kp
-    with pm.Model(coords=coords) as ref:
-        theta = pt.zeros((len(h.cells), k))
-        for t, term in enumerate(h.terms):
-            if term.is_intercept:
-                mu = pm.Normal(
-                    "mu",
-                    mu=kp.mu_shift,
-                    sigma=np.sqrt(kp.fixed_var[t]),
-                    dims="modelled_outcome",
-                )
-                theta = theta + mu[None, :]
-                continue
-            sig = []
-            for j, o in enumerate(outcomes):
-                prior = model.priors[term.prior_name][j]
-                if prior.family == "Fixed":
-                    sig.append(pt.as_tensor_variable(np.sqrt(kp.fixed_var[t, j])))
-                else:
-                    sig.append(_spread_rv(f"{term.prior_name}[{o}]", prior, float(inp.unit[j])))
-            z = pm.Normal(
-                f"z_{term.name}", 0.0, 1.0, dims=(level_dim(term.name), "modelled_outcome")
+    theta = pt.zeros((len(h.cells), len(inp.independent)))
+    for t, term in enumerate(h.terms):
+        if term.is_intercept:
+            mu = pm.Normal(
+                "mu", mu=kp.mu_shift, sigma=np.sqrt(kp.fixed_var[t]), dims="modelled_outcome"
             )
-            u = z * pt.stack(sig)[None, :]
-            theta = theta + u[term.codes]
-        if h.cell_deviation:
-            sig = []
-            for j, o in enumerate(outcomes):
-                prior = model.priors["sigma_cell"][j]
-                if prior.family == "Fixed":
-                    sig.append(pt.as_tensor_variable(np.sqrt(kp.fixed_var_cell[j])))
-                else:
-                    sig.append(_spread_rv(f"sigma_cell[{o}]", prior, float(inp.unit[j])))
-            z = pm.Normal("z_cell", 0.0, 1.0, dims=("cell", "modelled_outcome"))
-            theta = theta + z * pt.stack(sig)[None, :]
+            theta = theta + mu[None, :]
+            continue
+        sigma = _spreads(model, term.prior_name, kp.fixed_var[t])
+        z = pm.Normal(f"z_{term.name}", 0.0, 1.0, dims=(level_dim(term.name), "modelled_outcome"))
+        theta = theta + (z * sigma[None, :])[term.codes]
+    if h.cell_deviation:
+        sigma = _spreads(model, "sigma_cell", kp.fixed_var_cell)
+        z = pm.Normal("z_cell", 0.0, 1.0, dims=("cell", "modelled_outcome"))
+        theta = theta + z * sigma[None, :]
+    return theta
+
+
+def build_reference_model(model: MarginalModel) -> pm.Model:
+    """The full PyMC model (standardised units) of a :class:`MarginalModel`'s hierarchy."""
+    inp = model.inputs
+    with pm.Model(coords=reference_coords(model)) as ref:
+        theta = add_hierarchy(model)
         # likelihood, whitened per cell: L_c^-1 y_c ~ N(L_c^-1 theta_c, I) on observed entries
         whiten = np.zeros_like(inp.cov)
         z_obs = np.zeros_like(inp.y)
         for row, m in enumerate(inp.mask):
             idx = np.flatnonzero(m)
-            chol = np.linalg.cholesky(inp.cov[row][np.ix_(idx, idx)])
-            inv = np.linalg.inv(chol)
+            inv = np.linalg.inv(np.linalg.cholesky(inp.cov[row][np.ix_(idx, idx)]))
             whiten[row][np.ix_(idx, idx)] = inv
             z_obs[row, idx] = inv @ inp.y[row, idx]
         mean = (pt.as_tensor_variable(whiten) * theta[inp.obs_cells][:, None, :]).sum(axis=-1)
@@ -99,4 +108,10 @@ def log_spreads_from(model: MarginalModel, posterior: xr.Dataset) -> np.ndarray:
     )
 
 
-__all__ = ["build_reference_model", "level_dim", "log_spreads_from"]
+__all__ = [
+    "add_hierarchy",
+    "build_reference_model",
+    "level_dim",
+    "log_spreads_from",
+    "reference_coords",
+]

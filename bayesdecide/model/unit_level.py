@@ -41,10 +41,11 @@ import xarray as xr
 
 from bayesdecide.data.spec import ExperimentSpec, OutcomeKind
 from bayesdecide.errors import DataValidationError, SpecError
-from bayesdecide.model.hierarchical import add_structure, level_dim, model_priors
+from bayesdecide.model.engine import MarginalModel
 from bayesdecide.model.inputs import build_inputs
-from bayesdecide.model.sampling import sample_pymc_model
-from bayesdecide.model.structure import build_structure
+from bayesdecide.model.priors import resolve_priors
+from bayesdecide.model.reference import add_hierarchy, reference_coords
+from bayesdecide.model.sampling import default_cores
 
 FAMILIES = ("normal", "studentt", "bernoulli", "poisson", "negbinomial")
 _DEFAULT_FAMILY = {
@@ -98,7 +99,7 @@ def build_unit_model(
     """The unit-level PyMC model of one outcome; returns the model and the cell labels.
 
     The additive effect has exactly the structure and priors of the cell-statistics model
-    (:func:`~bayesdecide.model.hierarchical.add_structure` on the same standardised inputs).
+    (:func:`~bayesdecide.model.reference.add_hierarchy` on the same standardised inputs).
     """
     from bayesdecide.data.cells import CELL_SEPARATOR, cell_stats
     from bayesdecide.data.effects import cell_effects, variance_guess
@@ -122,8 +123,9 @@ def build_unit_model(
         stats = cell_stats(data, sub_spec, single_arm_cells="keep")
     table = cell_effects(stats, adjust=False)
     inputs = build_inputs(table, outcomes=[outcome], factors=factors, interactions=interactions)
-    pri = model_priors(inputs, priors)
-    st = build_structure(inputs)
+    hierarchy_model = MarginalModel(
+        inputs, resolve_priors(inputs.hierarchy, inputs.independent, inputs.unit, priors)
+    )
 
     frame = data[[spec.treatment, outcome, *factors]]
     treated = (frame[spec.treatment].to_numpy() == spec.arms[1]).astype(np.int64)
@@ -144,18 +146,15 @@ def build_unit_model(
     else:
         center, spread = float(np.log(max(np.mean(y), 1e-3))), 1.0
     coords: dict[str, Any] = {
-        "cell": cells,
+        **reference_coords(hierarchy_model),
         "outcome": [outcome],
         "arm": list(spec.arms),
-        "contrast": st.contrast_labels,
     }
-    for g in inputs.groups:
-        coords[level_dim(g)] = inputs.levels[g]
     control, treated_rows = treated == 0, treated == 1
     c0, c1 = cell_idx[control], cell_idx[treated_rows]
     y0, y1 = y[control], y[treated_rows]
     with pm.Model(coords=coords) as model:
-        theta = add_structure(inputs, pri, "outcome", st)
+        theta = add_hierarchy(hierarchy_model)
         tau = pm.Deterministic("tau", theta[:, 0] * inputs.scale[:, 0], dims="cell")
         m0, m1 = _arm_means(link, tau, center, spread)
         a = pm.Deterministic("a", _link(link, m0), dims="cell")
@@ -210,7 +209,7 @@ def fit_unit_level(
 
     Effects are additive per assigned unit in the outcome's units (probability for binary
     outcomes), comparable with ``Fit.tau.sel(outcome=outcome)``. ``sampler`` is ``"nutpie"``
-    (PyTensor-compiled) or ``"pymc"``.
+    (nutpie on the PyMC model, compiled by PyTensor) or ``"pymc"``.
     """
     model, _ = build_unit_model(
         data,
@@ -221,18 +220,37 @@ def fit_unit_level(
         interactions=interactions,
         priors=priors,
     )
-    idata = sample_pymc_model(
-        model,
-        sampler=sampler,
-        draws=draws,
-        tune=tune,
-        chains=chains,
-        seed=seed,
-        target_accept=target_accept,
-        progressbar=progressbar,
-        cores=cores,
-        **options,
-    )
+    cores = cores or default_cores(chains)
+    if sampler == "nutpie":
+        import nutpie
+
+        idata = nutpie.sample(
+            nutpie.compile_pymc_model(model),
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            seed=seed,
+            target_accept=target_accept,
+            progress_bar=progressbar,
+            cores=cores,
+            save_warmup=False,
+            **options,
+        )
+    elif sampler == "pymc":
+        with model:
+            idata = pm.sample(
+                draws=draws,
+                tune=tune,
+                chains=chains,
+                cores=cores,
+                random_seed=seed,
+                target_accept=target_accept,
+                progressbar=progressbar,
+                compute_convergence_checks=False,
+                **options,
+            )
+    else:
+        raise SpecError(f"sampler={sampler!r}: use 'nutpie' or 'pymc'")
     return idata.posterior["tau"], idata
 
 

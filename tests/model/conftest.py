@@ -74,13 +74,18 @@ def retention_fit(retention_table):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        # a typed prior override, so the save/load round trip covers Prior objects in options
+        # typed prior overrides (one per outcome and one for all), so the save/load round trip
+        # covers Prior objects in options
         return fit(
             retention_table,
-            draws=400,
-            tune=400,
+            interactions=[("segment", "risk_band")],
+            draws=300,
+            tune=300,
             chains=2,
             seed=7,
             progressbar=False,
-            priors={"sigma_region": Prior("HalfNormal", sigma=1.0)},
+            priors={
+                "sigma_region": {"gross_margin": Prior("HalfNormal", sigma=10.0)},
+                "sigma_cell": {"renewed": Prior("Gamma", alpha=2.0, beta=100.0)},
+            },
         )
