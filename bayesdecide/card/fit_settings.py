@@ -31,9 +31,7 @@ class FitSettings:
         "random seed of the sampler (>= 0); the same seed gives the same draws", None
     )
     target_accept: float | None = key("NUTS target acceptance rate, strictly between 0 and 1", None)
-    sampler: str | None = key(
-        "sampler: 'nutpie' (default) or 'pymc'", None, choices=SAMPLERS
-    )
+    sampler: str | None = key("sampler: 'nutpie' (default) or 'pymc'", None, choices=SAMPLERS)
 
     def given(self) -> dict[str, Any]:
         """The keys the card sets."""

@@ -115,9 +115,7 @@ def test_arviz_functions_work_on_the_fit(retention_fit):
     assert np.isfinite(loo.elpd_loo)
     summary = az.summary(idata, var_names=["mu", "sigma_region"], kind="stats")
     assert len(summary) == 2 * 6
-    other = _quiet(
-        fit, retention_fit.effects, factors=["segment", "risk_band"], seed=3, **QUICK
-    )
+    other = _quiet(fit, retention_fit.effects, factors=["segment", "risk_band"], seed=3, **QUICK)
     table = _quiet(az.compare, {"with region": idata, "without region": other.idata})
     assert set(table.index) == {"with region", "without region"}
 

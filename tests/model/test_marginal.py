@@ -40,7 +40,12 @@ def _dense_covariance(m: MarginalModel, x: np.ndarray):
     kp, inp = m.kp, m.inputs
     var, vcell = _variances(x, kp.pidx, kp.fixed_var, kp.pidx_cell, kp.fixed_var_cell)
     codes = inp.hierarchy.codes[inp.obs_cells]
-    entries = [(r, k) for r in range(len(inp.obs_cells)) for k in range(len(inp.independent)) if inp.mask[r, k]]
+    entries = [
+        (r, k)
+        for r in range(len(inp.obs_cells))
+        for k in range(len(inp.independent))
+        if inp.mask[r, k]
+    ]
     cov = np.zeros((len(entries), len(entries)))
     for a, (r, k) in enumerate(entries):
         for b, (r2, k2) in enumerate(entries):
