@@ -37,6 +37,81 @@ def _choose_sparse(n_levels: np.ndarray, k: int) -> int:
     return best
 
 
+def _block_offsets(n_levels: np.ndarray, sparse: int) -> np.ndarray:
+    """First block of every term: the sparse term's levels first, then the others in order."""
+    offset = np.zeros(len(n_levels), np.int64)
+    start = int(n_levels[sparse])
+    for t in range(len(n_levels)):
+        if t != sparse:
+            offset[t] = start
+            start += int(n_levels[t])
+    return offset
+
+
+def layout_arrays(codes: np.ndarray, n_levels: np.ndarray, sparse: int) -> tuple:
+    """The layout tuple the kernels of :mod:`bayesdecide.model.marginal` read, for the observed
+    cells' level ``codes`` (cells, T) with term ``sparse`` eliminated first.
+
+    Every level of every term is a *block* (K coordinates): the sparse term's levels first, then
+    the other terms' in order. Each distinct pair of blocks that share a cell is one entry of the
+    *store* of ``A = X' W X``: kind 0 (a sparse level's own block), 1 (sparse level a with rest
+    block b) or 2 (rest blocks a <= b). Term pairs (t <= u) that involve the sparse term are kept
+    per cell (``cell_pair_idx``); the others depend only on the cell's combination of the other
+    terms' levels (``combo``, ``combo_pair_idx``). Coefficients are 1 for t == u and 2 otherwise.
+
+    Returns ``(cell_pair_idx, cell_pair_coef, combo, combo_pair_idx, combo_pair_coef, term_blk,
+    store_kind, store_a, store_b, blk_term, n_levels, n_sparse)``.
+    """
+    n_terms = len(n_levels)
+    offset = _block_offsets(n_levels, sparse)
+    n_sparse = int(n_levels[sparse])
+    n_blocks = int(n_levels.sum())
+    order = [sparse] + [t for t in range(n_terms) if t != sparse]
+    blk_term = np.concatenate([np.full(int(n_levels[t]), t, np.int64) for t in order])
+    term_blk = np.ascontiguousarray(codes + offset[None, :]).astype(np.int64)
+    pairs = [(t, u) for t in range(n_terms) for u in range(t, n_terms)]
+    cell_pairs = [pq for pq in pairs if sparse in pq]
+    rest_pairs = [pq for pq in pairs if sparse not in pq]
+    rest_terms = [t for t in range(n_terms) if t != sparse]
+    combos, combo = np.unique(term_blk[:, rest_terms], axis=0, return_inverse=True)
+    combo_blk = np.zeros((len(combos), n_terms), np.int64)
+    combo_blk[:, rest_terms] = combos
+
+    def keys(blk: np.ndarray, which: list[tuple[int, int]]) -> np.ndarray:
+        if not which:
+            return np.zeros((len(blk), 0), np.int64)
+        idx = np.array(which, np.int64)
+        g1, g2 = blk[:, idx[:, 0]], blk[:, idx[:, 1]]
+        return np.minimum(g1, g2) * n_blocks + np.maximum(g1, g2)
+
+    cell_keys, combo_keys = keys(term_blk, cell_pairs), keys(combo_blk, rest_pairs)
+    store, inverse = np.unique(
+        np.concatenate([cell_keys.ravel(), combo_keys.ravel()]), return_inverse=True
+    )
+    cell_pair_idx = inverse[: cell_keys.size].reshape(cell_keys.shape)
+    combo_pair_idx = inverse[cell_keys.size :].reshape(combo_keys.shape)
+    a, b = store // n_blocks, store % n_blocks
+    kind = np.where(b < n_sparse, 0, np.where(a < n_sparse, 1, 2)).astype(np.int64)
+
+    def coef(which: list[tuple[int, int]]) -> np.ndarray:
+        return np.array([1.0 if t == u else 2.0 for t, u in which], float)
+
+    return (
+        np.ascontiguousarray(cell_pair_idx, np.int64),
+        coef(cell_pairs),
+        np.ascontiguousarray(np.ravel(combo), np.int64),
+        np.ascontiguousarray(combo_pair_idx, np.int64),
+        coef(rest_pairs),
+        term_blk,
+        kind,
+        np.where(kind == 2, a - n_sparse, a).astype(np.int64),
+        np.where(kind == 0, b, b - n_sparse).astype(np.int64),
+        blk_term,
+        np.asarray(n_levels, np.int64),
+        np.int64(n_sparse),
+    )
+
+
 @dataclass
 class MarginalModel:
     """The marginal posterior of the log spreads and the conditional draws of the effects."""
@@ -46,13 +121,6 @@ class MarginalModel:
     kp: KernelPriors = field(init=False)
     sparse: int = field(init=False)
     n_levels: np.ndarray = field(init=False)
-    rest_terms: list[int] = field(init=False)
-    blk_term: np.ndarray = field(init=False)
-    sp_code: np.ndarray = field(init=False)
-    rest_blk: np.ndarray = field(init=False)
-    obs_row: np.ndarray = field(init=False)
-    y: np.ndarray = field(init=False)
-    vinv: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
         inp = self.inputs
@@ -60,36 +128,26 @@ class MarginalModel:
         k = len(inp.independent)
         self.kp = kernel_priors(h, inp.independent, inp.unit, self.priors)
         self.n_levels = np.array([len(t.levels) for t in h.terms], np.int64)
-        self._set_sparse(_choose_sparse(self.n_levels, k))
         self.obs_row = np.full(len(h.cells), -1, np.int64)
         self.obs_row[inp.obs_cells] = np.arange(len(inp.obs_cells))
-        self.y = np.ascontiguousarray(np.where(inp.mask, inp.y - self.kp.mu_shift, 0.0))
+        tri = [(i, j) for i in range(k) for j in range(i + 1)]  # packed lower triangle, by rows
+        self._y = np.ascontiguousarray(np.where(inp.mask, inp.y - self.kp.mu_shift, 0.0).T)
+        self._v = np.ascontiguousarray(np.stack([inp.cov[:, i, j] for i, j in tri]))
+        self._mask = np.ascontiguousarray(inp.mask.T.astype(float))
         vinv = np.zeros_like(inp.cov)
         for row, m in enumerate(inp.mask):
             vinv[row][np.ix_(m, m)] = np.linalg.inv(inp.cov[row][np.ix_(m, m)])
-        self.vinv = vinv
-        self._mask = np.ascontiguousarray(inp.mask.astype(np.uint8))
-        self._obs_cells = np.ascontiguousarray(inp.obs_cells.astype(np.int64))
+        self._vinv = vinv
+        self._set_sparse(_choose_sparse(self.n_levels, k))
 
     def _set_sparse(self, sparse: int) -> None:
-        """Lay the terms out with term ``sparse`` eliminated first (any choice gives the same
+        """Lay the blocks out with term ``sparse`` eliminated first (any choice gives the same
         density; :func:`_choose_sparse` picks the cheapest)."""
-        h = self.inputs.hierarchy
         self.sparse = sparse
-        self.rest_terms = [t for t in range(len(h.terms)) if t != sparse]
-        offsets, start = {}, 0
-        for t in self.rest_terms:
-            offsets[t] = start
-            start += int(self.n_levels[t])
-        codes = h.codes
-        self.blk_term = np.array(
-            [t for t in self.rest_terms for _ in range(int(self.n_levels[t]))], np.int64
-        )
-        self.sp_code = np.ascontiguousarray(codes[:, sparse])
-        self.rest_blk = np.ascontiguousarray(
-            np.stack([offsets[t] + codes[:, t] for t in self.rest_terms], axis=1)
-            if self.rest_terms
-            else np.zeros((len(h.cells), 0), np.int64)
+        codes = self.inputs.hierarchy.codes
+        self._layout = layout_arrays(codes[self.inputs.obs_cells], self.n_levels, sparse)
+        self._term_blk_all = np.ascontiguousarray(
+            codes + _block_offsets(self.n_levels, sparse)[None, :]
         ).astype(np.int64)
 
     # ------------------------------------------------------------------ density
@@ -107,13 +165,9 @@ class MarginalModel:
         kp = self.kp
         return log_density(
             np.ascontiguousarray(x, dtype=float),
-            self.sp_code[self._obs_cells],
-            self.rest_blk[self._obs_cells],
-            self.blk_term,
-            self.n_levels,
-            self.sparse,
-            self.y,
-            self.inputs.cov,
+            self._layout,
+            self._y,
+            self._v,
             self._mask,
             kp.pidx,
             kp.fixed_var,
@@ -125,10 +179,22 @@ class MarginalModel:
         )
 
     def initial_point(self, seed: int) -> np.ndarray:
-        """A start for a chain: each log spread at its prior median, jittered by U(-1, 1)."""
+        """A start for a chain: each spread at its prior median times ``exp(U(-1, 1))``, in the
+        sampler's coordinates."""
         rng = np.random.default_rng([seed, 0x1417])
-        centre = np.log(np.array([_median(self, p) for p in range(self.n_free)]))
-        return centre + rng.uniform(-1.0, 1.0, self.n_free)
+        start = np.array([_median(self, p) for p in range(self.n_free)])
+        start = start * np.exp(rng.uniform(-1.0, 1.0, self.n_free))
+        return self.coordinates(start)
+
+    def spreads(self, x: np.ndarray) -> np.ndarray:
+        """Spreads (standardised units) from the sampler's coordinates ``x`` (..., P)."""
+        return np.where(
+            self.kp.signed == 1, np.abs(x), np.exp(np.where(self.kp.signed == 1, 0.0, x))
+        )
+
+    def coordinates(self, spreads: np.ndarray) -> np.ndarray:
+        """The sampler's coordinates of positive ``spreads`` (..., P) (inverse of :meth:`spreads`)."""
+        return np.where(self.kp.signed == 1, spreads, np.log(spreads))
 
     # ------------------------------------------------------------------ effects
     @property
@@ -148,8 +214,8 @@ class MarginalModel:
         h = self.inputs.hierarchy
         k = len(self.inputs.independent)
         theta = np.empty((n_chain, n_draw, len(h.cells), k))
-        u1 = np.empty((n_chain, n_draw, int(self.n_levels[self.sparse]), k))
-        ur = np.empty((n_chain, n_draw, len(self.blk_term), k))
+        blk_term = self._layout[9]
+        u = np.empty((n_chain, n_draw, len(blk_term), k))
         loglik = np.empty((n_chain, n_draw, len(self.inputs.obs_cells)))
         kp = self.kp
 
@@ -165,16 +231,12 @@ class MarginalModel:
             out = draw_effects(
                 np.ascontiguousarray(x[chain, start:stop]),
                 z,
-                self.sp_code,
-                self.rest_blk,
+                self._term_blk_all,
                 self.obs_row,
-                self._obs_cells,
-                self.blk_term,
-                self.n_levels,
-                self.sparse,
-                self.y,
-                self.inputs.cov,
-                self.vinv,
+                self._layout,
+                self._y,
+                self._v,
+                self._vinv,
                 self._mask,
                 kp.pidx,
                 kp.fixed_var,
@@ -182,9 +244,8 @@ class MarginalModel:
                 kp.fixed_var_cell,
             )
             theta[chain, start:stop] = out[0]
-            u1[chain, start:stop] = out[1]
-            ur[chain, start:stop] = out[2]
-            loglik[chain, start:stop] = out[3]
+            u[chain, start:stop] = out[1]
+            loglik[chain, start:stop] = out[2]
 
         chunk = max(1, min(n_draw, 250))
         jobs = [
@@ -197,18 +258,14 @@ class MarginalModel:
             with concurrent.futures.ThreadPoolExecutor(threads) as pool:
                 list(pool.map(lambda job: run(*job), jobs))
 
-        # mu's prior mean was taken out of the data: put it back on the intercept
+        # mu's prior mean was taken out of the data: put it back
         theta += self.kp.mu_shift
-        levels: dict[str, np.ndarray] = {}
-        start = 0
-        for t in self.rest_terms:
-            n = int(self.n_levels[t])
-            levels[h.terms[t].name] = ur[:, :, start : start + n]
-            start += n
-        levels[h.terms[self.sparse].name] = u1
-        levels[h.terms[0].name] = levels[h.terms[0].name] + self.kp.mu_shift
-        ordered = {t.name: levels[t.name] for t in h.terms}
-        return {"theta": theta, "loglik": loglik, **{f"u_{n}": v for n, v in ordered.items()}}
+        out: dict[str, np.ndarray] = {"theta": theta, "loglik": loglik}
+        for t, term in enumerate(h.terms):
+            first = int(np.flatnonzero(blk_term == t)[0])
+            levels = u[:, :, first : first + int(self.n_levels[t])]
+            out[f"u_{term.name}"] = levels + self.kp.mu_shift if term.is_intercept else levels
+        return out
 
 
 def _median(model: MarginalModel, p: int) -> float:

@@ -134,122 +134,203 @@ def _inverse_from_tri_inverse(linv: np.ndarray, out: np.ndarray) -> None:
 
 
 # ------------------------------------------------------------------------------- the system
+# Per-cell K x K matrices are symmetric and stored packed (the lower triangle, row by row:
+# ``pos[i, j]`` is the position of entry (i, j) or (j, i)); per-cell arrays are laid out with the
+# cell last ("structure of arrays"), so every loop over cells is a contiguous vector loop.
+
+
 @numba.njit(cache=True, nogil=True)
+def packed_positions(k: int) -> np.ndarray:
+    """(k, k) positions of the entries of a symmetric matrix in its packed lower triangle."""
+    pos = np.empty((k, k), np.int64)
+    for i in range(k):
+        for j in range(i + 1):
+            pos[i, j] = i * (i + 1) // 2 + j
+            pos[j, i] = pos[i, j]
+    return pos
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
 def _cell_blocks(y, V, mask, vcell):
-    """Per observed cell: ``W_c`` (C, K*K, row-major blocks), ``W_c y_c`` (C, K), ``log|W_c^-1|``
-    (C,) and the data part of log p. Missing outcomes (``mask`` 0) get zero rows and columns in
-    ``W_c``."""
-    n_cells, k = y.shape
-    w_all = np.zeros((n_cells, k * k))
-    wy_all = np.zeros((n_cells, k))
+    """``W_c = (V_c + diag(vcell))^-1`` per observed cell, packed (NP, C); ``W_c y_c`` (K, C);
+    ``log|W_c^-1|`` (C,); and the data part of log p. ``y`` (K, C), ``V`` (NP, C) packed and
+    ``mask`` (K, C) 0/1 are per cell; a missing outcome gets a zero row and column in ``W_c``.
+    Returns ``ok=False`` if some ``V_c + diag(vcell)`` is not positive definite."""
+    k, n_cells = y.shape
+    pos = packed_positions(k)
+    npk = k * (k + 1) // 2
+    low = np.empty((npk, n_cells))
+    inv = np.empty((npk, n_cells))
+    w = np.empty((npk, n_cells))
+    wy = np.zeros((k, n_cells))
     logdets = np.zeros(n_cells)
-    sig = np.empty((k, k))
-    low = np.empty((k, k))
-    linv = np.empty((k, k))
-    w = np.empty((k, k))
+    acc = np.empty(n_cells)
+    ok = True
+    # Cholesky of Sigma_ij = m_i m_j V_ij + (1 - m_i) delta_ij + m_i delta_ij vcell_i
+    for j in range(k):
+        pj = pos[j, j]
+        for c in range(n_cells):
+            m = mask[j, c]
+            acc[c] = m * (V[pj, c] + vcell[j]) + (1.0 - m)
+        for q in range(j):
+            pq = pos[j, q]
+            for c in range(n_cells):
+                acc[c] -= low[pq, c] * low[pq, c]
+        for c in range(n_cells):
+            if not acc[c] > 0.0:
+                ok = False
+                acc[c] = 1.0
+            d = math.sqrt(acc[c])
+            low[pj, c] = d
+            logdets[c] += 2.0 * math.log(d)
+        for i in range(j + 1, k):
+            pij = pos[i, j]
+            for c in range(n_cells):
+                acc[c] = mask[i, c] * mask[j, c] * V[pij, c]
+            for q in range(j):
+                a, b = pos[i, q], pos[j, q]
+                for c in range(n_cells):
+                    acc[c] -= low[a, c] * low[b, c]
+            for c in range(n_cells):
+                low[pij, c] = acc[c] / low[pj, c]
+    # L^-1 (lower), then W = L^-T L^-1, masked
+    for j in range(k):
+        pj = pos[j, j]
+        for c in range(n_cells):
+            inv[pj, c] = 1.0 / low[pj, c]
+        for i in range(j + 1, k):
+            for c in range(n_cells):
+                acc[c] = 0.0
+            for q in range(j, i):
+                a, b = pos[i, q], pos[q, j]
+                for c in range(n_cells):
+                    acc[c] -= low[a, c] * inv[b, c]
+            pij, pii = pos[i, j], pos[i, i]
+            for c in range(n_cells):
+                inv[pij, c] = acc[c] / low[pii, c]
+    for i in range(k):
+        for j in range(i + 1):
+            for c in range(n_cells):
+                acc[c] = 0.0
+            for q in range(i, k):
+                a, b = pos[q, i], pos[q, j]
+                for c in range(n_cells):
+                    acc[c] += inv[a, c] * inv[b, c]
+            pij = pos[i, j]
+            for c in range(n_cells):
+                w[pij, c] = acc[c] * mask[i, c] * mask[j, c]
     logp = 0.0
+    for i in range(k):
+        for j in range(k):
+            pij = pos[i, j]
+            for c in range(n_cells):
+                wy[i, c] += w[pij, c] * y[j, c]
     for c in range(n_cells):
-        n_obs = 0
-        for i in range(k):
-            for j in range(k):
-                if mask[c, i] and mask[c, j]:
-                    sig[i, j] = V[c, i, j]
-                else:
-                    sig[i, j] = 1.0 if i == j else 0.0
-            if mask[c, i]:
-                sig[i, i] += vcell[i]
-                n_obs += 1
-        if not _chol_small(sig, low):
-            return w_all, wy_all, logdets, -math.inf
-        logdet = 0.0
-        for i in range(k):
-            if mask[c, i]:
-                logdet += 2.0 * math.log(low[i, i])
-        _tri_inverse(low, linv)
-        _inverse_from_tri_inverse(linv, w)
         quad = 0.0
+        n_obs = 0.0
         for i in range(k):
-            s = 0.0
-            for j in range(k):
-                wij = w[i, j] if (mask[c, i] and mask[c, j]) else 0.0
-                w_all[c, i * k + j] = wij
-                s += wij * y[c, j]
-            wy_all[c, i] = s
-            quad += s * y[c, i]
-        logdets[c] = logdet
-        logp -= 0.5 * (logdet + quad + n_obs * _LOG_2PI)
-    return w_all, wy_all, logdets, logp
+            quad += wy[i, c] * y[i, c]
+            n_obs += mask[i, c]
+        logp -= 0.5 * (logdets[c] + quad + n_obs * _LOG_2PI)
+    return w, wy, logdets, logp, ok
 
 
 @numba.njit(cache=True, nogil=True)
-def _assemble(sp_code, rest_blk, n_sparse, n_blocks, w_all, wy_all):
-    """``A = X' W X`` and ``b = X' W y`` in K x K blocks: the sparse term's diagonal blocks ``d``
-    (L1, KK), its coupling ``cpl`` to the rest's level blocks (L1, NR, KK), the rest's upper block
-    pairs ``r`` (NR, NR, KK; pair (p, q) filled for p <= q) and ``b1`` (L1, K), ``br`` (NR, K)."""
-    n_cells, kk = w_all.shape
-    k = wy_all.shape[1]
-    n_rest = rest_blk.shape[1]
-    d = np.zeros((n_sparse, kk))
-    cpl = np.zeros((n_sparse, n_blocks, kk))
-    r = np.zeros((n_blocks, n_blocks, kk))
-    b1 = np.zeros((n_sparse, k))
-    br = np.zeros((n_blocks, k))
+def _assemble(cell_pair_idx, combo, combo_pair_idx, term_blk, n_store, n_blocks, w, wy):
+    """``A = X' W X`` as packed symmetric K x K blocks ``store`` (S, NP), one per pair of level
+    blocks that share a cell, and ``b = X' W y`` per level block (NB, K).
+
+    A cell's term pairs that involve the sparse term are added cell by cell (``cell_pair_idx``,
+    (C, pairs)); the pairs among the other terms depend only on the cell's *combination* of their
+    levels (``combo`` (C,)), so ``W`` is first summed per combination and added once per
+    combination and pair (``combo_pair_idx``, (combinations, pairs))."""
+    npk, n_cells = w.shape
+    k = wy.shape[0]
+    store = np.zeros((n_store, npk))
+    b = np.zeros((n_blocks, k))
+    combo_w = np.zeros((combo_pair_idx.shape[0], npk))
+    w_row = np.ascontiguousarray(w.T)
     for c in range(n_cells):
-        w = w_all[c]
-        ls = sp_code[c]
-        for e in range(kk):
-            d[ls, e] += w[e]
-        for i in range(k):
-            b1[ls, i] += wy_all[c, i]
-        for t in range(n_rest):
-            p = rest_blk[c, t]
-            for e in range(kk):
-                cpl[ls, p, e] += w[e]
+        wc = w_row[c]
+        acc = combo_w[combo[c]]
+        for e in range(npk):
+            acc[e] += wc[e]
+        for p in range(cell_pair_idx.shape[1]):
+            row = store[cell_pair_idx[c, p]]
+            for e in range(npk):
+                row[e] += wc[e]
+        for t in range(term_blk.shape[1]):
+            blk = term_blk[c, t]
             for i in range(k):
-                br[p, i] += wy_all[c, i]
-            for u in range(t, n_rest):
-                q = rest_blk[c, u]
-                for e in range(kk):
-                    r[p, q, e] += w[e]
+                b[blk, i] += wy[i, c]
+    for g in range(combo_pair_idx.shape[0]):
+        src = combo_w[g]
+        for p in range(combo_pair_idx.shape[1]):
+            row = store[combo_pair_idx[g, p]]
+            for e in range(npk):
+                row[e] += src[e]
+    return store, b
+
+
+@numba.njit(cache=True, nogil=True)
+def _split(store, b, store_kind, store_a, store_b, n_sparse, n_rest_blocks, prec):
+    """The blocks of ``M = Lambda^-1 + A`` for the block elimination: the sparse term's diagonal
+    blocks ``d`` (L1, K, K), their coupling ``cpl`` (L1, NR, K*K) to the rest, the rest's dense
+    ``r`` (Qr, Qr); ``b1`` (L1, K) and ``br`` (NR, K). ``prec`` (NB, K) is the prior precision of
+    every level block (sparse levels first)."""
+    k = b.shape[1]
+    kk = k * k
+    pos = packed_positions(k)
+    qr = n_rest_blocks * k
+    d = np.zeros((n_sparse, k, k))
+    cpl = np.zeros((n_sparse, n_rest_blocks, kk))
+    r = np.zeros((qr, qr))
+    for s in range(store.shape[0]):
+        a = store_a[s]
+        bb = store_b[s]
+        kind = store_kind[s]
+        for i in range(k):
+            for j in range(k):
+                v = store[s, pos[i, j]]
+                if kind == 0:
+                    d[a, i, j] += v
+                elif kind == 1:
+                    cpl[a, bb, i * k + j] += v
+                else:
+                    r[a * k + i, bb * k + j] += v
+                    if a != bb:
+                        r[bb * k + j, a * k + i] += v
+    for ls in range(n_sparse):
+        for i in range(k):
+            d[ls, i, i] += prec[ls, i]
+    for p in range(n_rest_blocks):
+        for i in range(k):
+            r[p * k + i, p * k + i] += prec[n_sparse + p, i]
+    b1 = np.ascontiguousarray(b[:n_sparse])
+    br = np.ascontiguousarray(b[n_sparse:])
     return d, cpl, r, b1, br
 
 
 @numba.njit(cache=True, nogil=True)
-def _factor(d, cpl, r, b1, br, prec_sparse, prec_rest):
-    """Block Cholesky of ``M = Lambda^-1 + A``.
+def _factor(d, cpl, r, b1, br):
+    """Block Cholesky of ``M`` (from :func:`_split`).
 
-    Per sparse level ``l``: ``L_l`` (chol of its diagonal block) as ``linv`` = ``L_l^-1``, and
-    ``C_l = L_l^-1 B_l`` stacked in ``cst`` (L1 K, Qr); the Schur complement of the rest,
-    ``R - C' C``, and its lower factor ``lr``; the posterior mean ``m`` as ``m1`` (L1, K) and
-    ``mr`` (Qr,); and ``log|M|``. ``prec_*`` are the prior precisions (1 / variance) per level
-    block and outcome. ``ok`` is False when ``M`` is not positive definite."""
-    n_sparse, kk = d.shape
-    k = b1.shape[1]
-    n_blocks = r.shape[0]
+    Per sparse level ``l``: ``linv[l] = L_l^-1`` (``L_l`` the Cholesky factor of its diagonal
+    block) and ``C_l = L_l^-1 B_l`` stacked in ``cst`` (L1 K, Qr); the lower factor ``lr`` of the
+    rest's Schur complement ``R - C' C``; the conditional posterior mean ``m`` of the level
+    effects as ``m1`` (L1 K,) and ``mr`` (Qr,); and ``log|M|``. ``ok`` is False when ``M`` is
+    not positive definite."""
+    n_sparse, k, _ = d.shape
+    n_blocks = cpl.shape[1]
     qr = n_blocks * k
-    dense = np.zeros((qr, qr))
-    for p in range(n_blocks):
-        for q in range(p, n_blocks):
-            for i in range(k):
-                for j in range(k):
-                    v = r[p, q, i * k + j]
-                    dense[p * k + i, q * k + j] = v
-                    dense[q * k + j, p * k + i] = v
-        for i in range(k):
-            dense[p * k + i, p * k + i] += prec_rest[p, i]
     linv = np.zeros((n_sparse, k, k))
     cst = np.zeros((n_sparse * k, qr))
     z1 = np.zeros(n_sparse * k)
-    blk = np.empty((k, k))
     low = np.empty((k, k))
     logdet = 0.0
     for ls in range(n_sparse):
-        for i in range(k):
-            for j in range(k):
-                blk[i, j] = d[ls, i * k + j]
-            blk[i, i] += prec_sparse[ls, i]
-        if not _chol_small(blk, low):
-            return False, linv, cst, dense, z1, br.ravel(), logdet
+        if not _chol_small(d[ls], low):
+            return False, linv, cst, r, z1, br.ravel(), logdet
         _tri_inverse(low, linv[ls])
         for i in range(k):
             logdet += 2.0 * math.log(low[i, i])
@@ -264,8 +345,8 @@ def _factor(d, cpl, r, b1, br, prec_sparse, prec_rest):
                     for q in range(i + 1):
                         s += linv[ls, i, q] * cpl[ls, p, q * k + j]
                     cst[ls * k + i, p * k + j] = s
-    subtract_gram(dense, cst)
-    lr, ok = cholesky_lower(dense)
+    subtract_gram(r, cst)
+    lr, ok = cholesky_lower(r)
     if not ok:
         return False, linv, cst, lr, z1, br.ravel(), logdet
     logdet += log_det_from_cholesky(lr)
@@ -332,68 +413,79 @@ def _spread_prior(x, fam, pa, pb, grad):
 
 
 @numba.njit(cache=True, nogil=True)
-def _precisions(var, sparse, n_levels, blk_term):
-    """Prior precisions per sparse level (L1, K) and per rest level block (NR, K)."""
+def _precisions(var, blk_term):
+    """Prior precision (1 / variance) of every level block (NB, K); ``blk_term`` gives each
+    block's term."""
     k = var.shape[1]
-    prec_sparse = np.empty((n_levels[sparse], k))
-    for ls in range(n_levels[sparse]):
-        for i in range(k):
-            prec_sparse[ls, i] = 1.0 / var[sparse, i]
-    prec_rest = np.empty((blk_term.shape[0], k))
+    prec = np.empty((blk_term.shape[0], k))
     for p in range(blk_term.shape[0]):
         for i in range(k):
-            prec_rest[p, i] = 1.0 / var[blk_term[p], i]
-    return prec_sparse, prec_rest
+            prec[p, i] = 1.0 / var[blk_term[p], i]
+    return prec
 
 
 @numba.njit(cache=True, nogil=True)
-def log_density(
-    x, sp_code, rest_blk, blk_term, n_levels, sparse, y, V, mask, pidx, fixed_var, pidx_cell,
-    fixed_var_cell, fam, pa, pb,
-):  # fmt: skip
+def _system(var, vcell, layout, y, V, mask):
+    """Everything up to the factorisation: per-cell blocks, ``A`` and ``b``, the factor of ``M``.
+    ``layout`` is the tuple of :func:`bayesdecide.model.engine.layout_arrays`. Returns
+    ``(ok, data log p, W, Wy, log dets, store, b, linv, cst, lr, m1, mr, log|M|)``."""
+    (cell_pair_idx, _, combo, combo_pair_idx, _, term_blk, store_kind, store_a, store_b,
+     blk_term, _, n_sparse) = layout  # fmt: skip
+    w, wy, logdets, lpd, ok = _cell_blocks(y, V, mask, vcell)
+    n_blocks = blk_term.shape[0]
+    store, b = _assemble(
+        cell_pair_idx, combo, combo_pair_idx, term_blk, store_kind.shape[0], n_blocks, w, wy
+    )
+    d, cpl, r, b1, br = _split(
+        store, b, store_kind, store_a, store_b, n_sparse, n_blocks - n_sparse,
+        _precisions(var, blk_term),
+    )  # fmt: skip
+    fine, linv, cst, lr, m1, mr, logdet_m = _factor(d, cpl, r, b1, br)
+    return ok and fine, lpd, w, wy, logdets, store, b, linv, cst, lr, m1, mr, logdet_m
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def log_density(x, layout, y, V, mask, pidx, fixed_var, pidx_cell, fixed_var_cell, fam, pa, pb):
     """Log posterior density of the log spreads ``x`` (every normalising constant included) and
-    its gradient. See the module docstring; the arrays are those of :class:`MarginalProblem`."""
+    its gradient. ``layout`` and the data arrays come from
+    :class:`bayesdecide.model.engine.MarginalModel`."""
+    (cell_pair_idx, cell_pair_coef, combo, combo_pair_idx, combo_pair_coef, term_blk,
+     store_kind, store_a, store_b, blk_term, n_levels, n_sparse) = layout  # fmt: skip
     grad = np.zeros(x.shape[0])
     lp = _spread_prior(x, fam, pa, pb, grad)
     var, vcell = _variances(x, pidx, fixed_var, pidx_cell, fixed_var_cell)
     n_terms, k = var.shape
-    kk = k * k
     for t in range(n_terms):
         for i in range(k):
             if not (var[t, i] > 1e-300 and var[t, i] < 1e300):
                 return -math.inf, grad
-    w_all, wy_all, _, lpd = _cell_blocks(y, V, mask, vcell)
-    if not math.isfinite(lpd):
-        return -math.inf, grad
-    n_sparse = n_levels[sparse]
-    n_blocks = blk_term.shape[0]
-    n_rest = rest_blk.shape[1]
-    d, cpl, r, b1, br = _assemble(sp_code, rest_blk, n_sparse, n_blocks, w_all, wy_all)
-    prec_sparse, prec_rest = _precisions(var, sparse, n_levels, blk_term)
-    ok, linv, cst, lr, m1, mr, logdet_m = _factor(d, cpl, r, b1, br, prec_sparse, prec_rest)
+    for i in range(k):
+        if not vcell[i] < 1e300:
+            return -math.inf, grad
+    ok, lpd, w, wy, _, store, b, linv, cst, lr, m1, mr, logdet_m = _system(
+        var, vcell, layout, y, V, mask
+    )
     if not ok:
         return -math.inf, grad
-    qr = n_blocks * k
+    n_blocks = blk_term.shape[0]
+    nr = n_blocks - n_sparse
+    qr = nr * k
     logdet_lambda = 0.0
     for t in range(n_terms):
         for i in range(k):
             logdet_lambda += n_levels[t] * math.log(var[t, i])
-    btm = np.dot(b1.ravel(), m1) + np.dot(br.ravel(), mr)
+    btm = np.dot(b[:n_sparse].ravel(), m1) + np.dot(b[n_sparse:].ravel(), mr)
     lp += lpd - 0.5 * (logdet_lambda + logdet_m - btm)
 
-    # ---- selected blocks of S = M^-1: the rest's S_r, the cross blocks P and the sparse S_ll
-    s_r = inverse_from_cholesky(lr)
-    cs = np.dot(cst, s_r)  # (L1 K, Qr) = C S_r
-    p_blk = np.zeros((n_sparse, n_blocks, kk))  # S[(l, i), (p, j)] = -(L_l^-T C_l S_r)
-    s_ll = np.zeros((n_sparse, kk))
+    # ---- selected blocks of S = M^-1: the rest's S_r, the cross blocks and the sparse S_ll,
+    # stored like A (symmetric parts, packed) for the per-cell gather
+    pos = packed_positions(k)
+    npk = k * (k + 1) // 2
+    s_r = inverse_from_cholesky(lr) if qr > 0 else np.zeros((0, 0))
+    cs = np.dot(cst, s_r) if qr > 0 else np.zeros((n_sparse * k, 0))  # C S_r
+    s_ll = np.zeros((n_sparse, k, k))
     g = np.zeros((k, k))
     for ls in range(n_sparse):
-        for i in range(k):
-            for col in range(qr):
-                s = 0.0
-                for q in range(i, k):
-                    s += linv[ls, q, i] * cs[ls * k + q, col]
-                p_blk[ls, col // k, i * k + col % k] = -s
         for i in range(k):
             for j in range(k):
                 s = 0.0
@@ -408,69 +500,108 @@ def log_density(
                 for q in range(i, k):
                     for u in range(j, k):
                         s += linv[ls, q, i] * g[q, u] * linv[ls, u, j]
-                s_ll[ls, i * k + j] = s
+                s_ll[ls, i, j] = s
+    s_store = np.zeros((store.shape[0], npk))
+    blk = np.zeros((k, k))
+    for st in range(store.shape[0]):
+        a = store_a[st]
+        bb = store_b[st]
+        kind = store_kind[st]
+        if kind == 0:
+            for i in range(k):
+                for j in range(k):
+                    blk[i, j] = s_ll[a, i, j]
+        elif kind == 1:  # S[(a, i), (rest bb, j)] = -(L_a^-T C_a S_r)[i, j]
+            for i in range(k):
+                for j in range(k):
+                    s = 0.0
+                    for q in range(i, k):
+                        s += linv[a, q, i] * cs[a * k + q, bb * k + j]
+                    blk[i, j] = -s
+        else:
+            for i in range(k):
+                for j in range(k):
+                    blk[i, j] = s_r[a * k + i, bb * k + j]
+        for i in range(k):
+            for j in range(i + 1):
+                s_store[st, pos[i, j]] = 0.5 * (blk[i, j] + blk[j, i])
 
     # ---- gradient in the level variances: 1/2 [(m^2 + S_jj) / v^2 - 1/v] per level
     dvar = np.zeros((n_terms, k))
-    for ls in range(n_sparse):
-        for i in range(k):
-            v = var[sparse, i]
-            dvar[sparse, i] += 0.5 * (
-                (m1[ls * k + i] ** 2 + s_ll[ls, i * k + i]) / (v * v) - 1.0 / v
-            )
     for p in range(n_blocks):
         t = blk_term[p]
         for i in range(k):
             v = var[t, i]
-            o = p * k + i
-            dvar[t, i] += 0.5 * ((mr[o] ** 2 + s_r[o, o]) / (v * v) - 1.0 / v)
+            if p < n_sparse:
+                m = m1[p * k + i]
+                sjj = s_ll[p, i, i]
+            else:
+                o = (p - n_sparse) * k + i
+                m = mr[o]
+                sjj = s_r[o, o]
+            dvar[t, i] += 0.5 * ((m * m + sjj) / (v * v) - 1.0 / v)
 
     # ---- gradient in the cell variances: 1/2 sum_c [a a' - W + W T W]_kk, T = X_c S X_c'
     dcell = np.zeros(k)
     if np.any(pidx_cell >= 0):
-        s_blk = np.zeros((n_blocks, n_blocks, kk))
-        for p in range(n_blocks):
-            for q in range(p, n_blocks):
-                for i in range(k):
-                    for j in range(k):
-                        s_blk[p, q, i * k + j] = s_r[p * k + i, q * k + j]
-        tc = np.zeros(kk)
-        u = np.zeros(kk)
-        xm = np.zeros(k)
-        n_cells = y.shape[0]
+        n_cells = y.shape[1]
+        n_combo = combo_pair_idx.shape[0]
+        t_combo = np.zeros((n_combo, npk))
+        for g in range(n_combo):
+            row = t_combo[g]
+            for p in range(combo_pair_idx.shape[1]):
+                src = s_store[combo_pair_idx[g, p]]
+                coef = combo_pair_coef[p]
+                for e in range(npk):
+                    row[e] += coef * src[e]
+        tc_row = np.empty((n_cells, npk))
         for c in range(n_cells):
-            ls = sp_code[c]
-            for e in range(kk):
-                tc[e] = s_ll[ls, e]
-            for i in range(k):
-                xm[i] = m1[ls * k + i]
-            for t in range(n_rest):
-                p = rest_blk[c, t]
+            row = tc_row[c]
+            base = t_combo[combo[c]]
+            for e in range(npk):
+                row[e] = base[e]
+            for p in range(cell_pair_idx.shape[1]):
+                src = s_store[cell_pair_idx[c, p]]
+                coef = cell_pair_coef[p]
+                for e in range(npk):
+                    row[e] += coef * src[e]
+        tc = np.ascontiguousarray(tc_row.T)  # (NP, C)
+        m_all = np.concatenate((m1, mr)).reshape(n_blocks, k)
+        xm = np.zeros((k, n_cells))
+        for c in range(n_cells):
+            for t in range(term_blk.shape[1]):
+                blk_id = term_blk[c, t]
                 for i in range(k):
-                    xm[i] += mr[p * k + i]
-                for e in range(kk):
-                    tc[e] += 2.0 * p_blk[ls, p, e] + s_blk[p, p, e]
-                for t2 in range(t + 1, n_rest):
-                    q = rest_blk[c, t2]
-                    for e in range(kk):
-                        tc[e] += 2.0 * s_blk[p, q, e]
-            w = w_all[c]
-            # u = tc @ w ; then diag(w @ u)
-            for i in range(k):
-                for j in range(k):
-                    s = 0.0
-                    for q in range(k):
-                        s += tc[i * k + q] * w[q * k + j]
-                    u[i * k + j] = s
-            for i in range(k):
-                if not mask[c, i]:
-                    continue
-                alpha = wy_all[c, i]
-                wtw = 0.0
-                for q in range(k):
-                    alpha -= w[i * k + q] * xm[q]
-                    wtw += w[i * k + q] * u[q * k + i]
-                dcell[i] += 0.5 * (alpha * alpha - w[i * k + i] + wtw)
+                    xm[i, c] += m_all[blk_id, i]
+        acc = np.empty(n_cells)
+        alpha = np.empty(n_cells)
+        wt = np.empty((k, n_cells))
+        for i in range(k):
+            # wt[q] = sum_p W[i, p] T[p, q]; wtw = sum_q wt[q] W[q, i]; alpha = Wy - W xm
+            for q in range(k):
+                for c in range(n_cells):
+                    wt[q, c] = 0.0
+                for p in range(k):
+                    a, bb = pos[i, p], pos[p, q]
+                    for c in range(n_cells):
+                        wt[q, c] += w[a, c] * tc[bb, c]
+            for c in range(n_cells):
+                acc[c] = 0.0
+            for q in range(k):
+                a = pos[q, i]
+                for c in range(n_cells):
+                    acc[c] += wt[q, c] * w[a, c]
+            for c in range(n_cells):
+                alpha[c] = wy[i, c]
+            for q in range(k):
+                a = pos[i, q]
+                for c in range(n_cells):
+                    alpha[c] -= w[a, c] * xm[q, c]
+            total = 0.0
+            pii = pos[i, i]
+            for c in range(n_cells):
+                total += mask[i, c] * (alpha[c] * alpha[c] - w[pii, c] + acc[c])
+            dcell[i] = 0.5 * total
     for t in range(n_terms):
         for i in range(k):
             p = pidx[t, i]
@@ -485,32 +616,31 @@ def log_density(
 
 @numba.njit(cache=True, nogil=True)
 def draw_effects(
-    x_draws, z_draws, sp_code_all, rest_blk_all, obs_row, obs_cells, blk_term, n_levels, sparse,
-    y, V, vinv, mask, pidx, fixed_var, pidx_cell, fixed_var_cell,
+    x_draws, z_draws, term_blk_all, obs_row, layout, y, V, vinv, mask, pidx, fixed_var,
+    pidx_cell, fixed_var_cell,
 ):  # fmt: skip
     """Exact draws of the level effects and the cells' effects given each draw of the spreads.
 
-    ``x_draws`` (n, P) log spreads; ``z_draws`` (n, NZ) standard normal numbers, NZ = L1 K + Qr +
-    C K, used in that order. ``sp_code_all``/``rest_blk_all`` give every cell's levels (observed or
-    not); ``obs_row`` (C,) is each cell's row in the data arrays ``y``/``V``/``vinv``/``mask``
-    (-1 without data) and ``obs_cells`` the inverse map. Returns ``theta`` (n, C, K), the level
-    effects ``u1`` (n, L1, K) of the sparse term and ``ur`` (n, NR, K) of the rest's level
-    blocks (all standardised), and the pointwise log-likelihood (n, C_obs) of each observed cell's
-    estimates given the level effects, its own deviation integrated out.
+    ``x_draws`` (n, P) log spreads; ``z_draws`` (n, NZ) standard normal numbers, NZ = NB K + C K
+    (the level blocks in elimination order: sparse levels, then the rest; then the cells), used in
+    that order. ``term_blk_all`` (C, T) gives every cell's level block in each term, observed or
+    not; ``obs_row`` (C,) each cell's column in the data arrays ``y``/``V``/``mask`` (K or NP,
+    C_obs; -1 without data), ``vinv`` (C_obs, K, K) the inverses of the observed ``V_c``.
+    Returns ``theta`` (n, C, K), the level effects ``u`` (n, NB, K) (standardised) and the
+    pointwise log-likelihood (n, C_obs) of each observed cell's estimates given the level effects,
+    its own deviation integrated out.
     """
+    blk_term = layout[9]
+    n_sparse = layout[11]
     n_draws = x_draws.shape[0]
-    n_cells = sp_code_all.shape[0]
-    k = y.shape[1]
-    n_sparse = n_levels[sparse]
+    n_cells = term_blk_all.shape[0]
+    k, n_obs_cells = y.shape
     n_blocks = blk_term.shape[0]
-    n_rest = rest_blk_all.shape[1]
-    qr = n_blocks * k
+    qr = (n_blocks - n_sparse) * k
+    pos = packed_positions(k)
     theta = np.zeros((n_draws, n_cells, k))
-    u1 = np.zeros((n_draws, n_sparse, k))
-    ur = np.zeros((n_draws, n_blocks, k))
-    loglik = np.zeros((n_draws, y.shape[0]))
-    sp_obs = sp_code_all[obs_cells]
-    rb_obs = rest_blk_all[obs_cells]
+    u = np.zeros((n_draws, n_blocks, k))
+    loglik = np.zeros((n_draws, n_obs_cells))
     prec = np.zeros((k, k))
     low = np.zeros((k, k))
     resid = np.zeros(k)
@@ -519,16 +649,15 @@ def draw_effects(
     has_deviation = np.any(vcell_positive(pidx_cell, fixed_var_cell))
     for n in range(n_draws):
         var, vcell = _variances(x_draws[n], pidx, fixed_var, pidx_cell, fixed_var_cell)
-        w_all, wy_all, logdets, _ = _cell_blocks(y, V, mask, vcell)
-        d, cpl, r, b1, br = _assemble(sp_obs, rb_obs, n_sparse, n_blocks, w_all, wy_all)
-        prec_sparse, prec_rest = _precisions(var, sparse, n_levels, blk_term)
-        ok, linv, cst, lr, m1, mr, _ = _factor(d, cpl, r, b1, br, prec_sparse, prec_rest)
+        ok, _, w, _, logdets, _, _, linv, cst, lr, m1, mr, _ = _system(
+            var, vcell, layout, y, V, mask
+        )
         if not ok:
             theta[n] = math.nan
             continue
         z = z_draws[n]
         zr = n_sparse * k
-        zc = zr + qr
+        zc = n_blocks * k
         # rest level blocks: U_r = m_r + Lr^-T z_r
         delta = np.zeros(qr)
         for i in range(qr - 1, -1, -1):
@@ -537,7 +666,7 @@ def draw_effects(
                 s -= lr[q, i] * delta[q]
             delta[i] = s / lr[i, i]
         for i in range(qr):
-            ur[n, i // k, i % k] = mr[i] + delta[i]
+            u[n, n_sparse + i // k, i % k] = mr[i] + delta[i]
         # sparse levels given the rest: U_l = m_l + L_l^-T (z_l - C_l delta)
         cd = np.dot(cst, delta) if qr > 0 else np.zeros(n_sparse * k)
         for ls in range(n_sparse):
@@ -545,32 +674,29 @@ def draw_effects(
                 s = 0.0
                 for q in range(i, k):
                     s += linv[ls, q, i] * (z[ls * k + q] - cd[ls * k + q])
-                u1[n, ls, i] = m1[ls * k + i] + s
+                u[n, ls, i] = m1[ls * k + i] + s
         for c in range(n_cells):
             for i in range(k):
-                v = u1[n, sp_code_all[c], i]
-                for t in range(n_rest):
-                    v += ur[n, rest_blk_all[c, t], i]
+                v = 0.0
+                for t in range(term_blk_all.shape[1]):
+                    v += u[n, term_blk_all[c, t], i]
                 theta[n, c, i] = v
             o = obs_row[c]
             if o < 0:  # no data: the cell deviation from its prior
                 for i in range(k):
                     theta[n, c, i] += math.sqrt(vcell[i]) * z[zc + c * k + i]
                 continue
+            for i in range(k):
+                resid[i] = y[i, o] - theta[n, c, i]
             quad = 0.0
             n_obs = 0
             for i in range(k):
-                resid[i] = y[o, i] - theta[n, c, i]
-            for i in range(k):
-                if mask[o, i]:
-                    n_obs += 1
-                    s = 0.0
-                    for j in range(k):
-                        s += w_all[o, i * k + j] * resid[j]
-                    quad += resid[i] * s
-                    dev[i] = vcell[i] * s  # conditional mean of e: D W r
-                else:
-                    dev[i] = 0.0
+                s = 0.0
+                for j in range(k):
+                    s += w[pos[i, j], o] * resid[j]
+                quad += resid[i] * s
+                dev[i] = vcell[i] * s  # conditional mean of e: D W r
+                n_obs += int(mask[i, o])
             loglik[n, o] = -0.5 * (logdets[o] + quad + n_obs * _LOG_2PI)
             if not has_deviation:
                 continue
@@ -589,7 +715,7 @@ def draw_effects(
                 noise[i] = s / low[i, i]
             for i in range(k):
                 theta[n, c, i] += dev[i] + noise[i]
-    return theta, u1, ur, loglik
+    return theta, u, loglik
 
 
 @numba.njit(cache=True, nogil=True)

@@ -55,7 +55,7 @@ def _dense_covariance(m: MarginalModel, x: np.ndarray):
             if k == k2:
                 v += sum(var[t, k] for t in range(var.shape[0]) if codes[r, t] == codes[r2, t])
             cov[a, b] = v
-    y = np.array([m.y[r, k] for r, k in entries])
+    y = np.array([m._y[k, r] for r, k in entries])
     return cov, y, entries
 
 
