@@ -17,10 +17,22 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayesdecide.data.fingerprint import fingerprint_from_aggregate
 from bayesdecide.data.sources import open_source
 from bayesdecide.data.spec import ExperimentSpec
-from bayesdecide.data.sql import aggregation_sql, stat_names
-from bayesdecide.data.validate import check_aggregate, check_empty_levels, check_schema
+from bayesdecide.data.sql import aggregation_sql, profile_sql, stat_names, stat_terms
+from bayesdecide.data.summation import exponents_for, from_integer_sum
+from bayesdecide.data.validate import (
+    Profile,
+    check_aggregate,
+    check_empty_levels,
+    check_frame_columns,
+    check_profile,
+    check_rows,
+    check_schema,
+    check_unit_ids,
+)
+from bayesdecide.errors import DataValidationError
 
 ARMS = ("control", "treatment")
 CELL_SEPARATOR = " | "
@@ -40,12 +52,18 @@ class CellStats:
 
     Sums are in the data's units (e.g. dollars, dollars squared). Grouping-factor labels are coords
     along ``cell``. ``dropped`` counts rows dropped per arm for missing outcomes (only when the
-    caller opted in with ``drop_missing_outcomes=True``; otherwise empty).
+    caller opted in with ``drop_missing_outcomes=True``; otherwise empty). ``fingerprint`` is the
+    SHA-256 of the rows that were read (:func:`bayesdecide.data.fingerprint.data_fingerprint`;
+    empty when the statistics were built another way).
+
+    The sums do not depend on the order of the rows or on the engine's thread count: the same
+    rows give bit-identical statistics (:mod:`bayesdecide.data.summation`).
     """
 
     ds: xr.Dataset
     spec: ExperimentSpec
     dropped: dict[str, int] = field(default_factory=dict)
+    fingerprint: str = ""
 
     @property
     def factors(self) -> list[str]:
@@ -57,15 +75,17 @@ class CellStats:
         return int(self.ds["n"].sum())
 
     def means(self) -> xr.DataArray:
-        """Outcome means per cell x arm, in the outcome's units."""
-        return self.ds["sum_y"] / self.ds["n"]
+        """Outcome means per cell x arm, in the outcome's units (NaN in an arm without units)."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return self.ds["sum_y"] / self.ds["n"]
 
     def covariance(self) -> xr.DataArray:
-        """Sample covariance between outcomes per cell x arm (divisor n - 1)."""
+        """Sample covariance between outcomes per cell x arm (divisor n - 1; NaN below 2 units)."""
         n = self.ds["n"]
         mean = self.means()
-        outer = mean * mean.rename(outcome="outcome_b")
-        return (self.ds["sum_yy"] - n * outer) / (n - 1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            outer = mean * mean.rename(outcome="outcome_b")
+            return (self.ds["sum_yy"] - n * outer) / (n - 1)
 
     def to_frame(self) -> pd.DataFrame:
         """One row per cell x arm with n and the outcome means (a table a person reads)."""
@@ -105,13 +125,57 @@ def cell_stats(
     ------
     DataValidationError
         For missing or mistyped columns and bad values; the message names the column and the fix.
+        Checked: missing or mistyped columns, no rows, a treatment that is not exactly two arms,
+        missing or non-finite values, binary outcomes outside {0, 1}, negative or fractional
+        counts, constant outcomes or covariates, magnitudes beyond 1e15, missing or duplicated
+        unit ids, group labels outside the spec's declared levels, declared levels without rows,
+        and cells with only one arm.
+
+    Notes
+    -----
+    The data are read where they live in at most three passes: a profile of the numeric columns
+    (answered from Parquet metadata when the file has statistics), a count of distinct unit ids
+    (when the spec has ``unit_id``; a bitmap for integer ids in DuckDB), and the one GROUP BY.
+    Every sum is an exact integer sum on a fixed binary grid (:mod:`bayesdecide.data.summation`),
+    so the same rows give bit-identical statistics and the same :attr:`CellStats.fingerprint` in
+    any order and under any thread count.
     """
     source = open_source(data, connection)
+    check_frame_columns(getattr(source, "frame", None), spec)
     column_types = source.column_types()
-    check_schema(spec, column_types)
+    check_schema(spec, column_types, source)
     check_empty_levels(source.empty_categories(), spec.groups)
+    profile = Profile.from_frame(
+        spec,
+        source.run(
+            profile_sql(spec, "{table}", source.dialect, complete_only=drop_missing_outcomes)
+        ),
+        column_types,
+    )
+    check_rows(profile, source, drop_missing_outcomes=drop_missing_outcomes)
+    check_profile(profile, source)
+    if spec.unit_id:
+        check_unit_ids(spec, profile, source, column_types[spec.unit_id])
+    exponents = exponents_for(
+        stat_terms(spec),
+        profile.n,
+        profile.magnitudes(),
+        [c.integer for c in profile.columns],
+    )
+    # count missing and off-support values only where the profile cannot rule them out (all of
+    # them when rows may be dropped: the rows dropped are counted per cell and arm)
+    finite_checks, support_checks = (
+        (None, None) if drop_missing_outcomes else profile.checks_needed(spec)
+    )
     sql = aggregation_sql(
-        spec, "{table}", source.dialect, drop_missing_outcomes=drop_missing_outcomes
+        spec,
+        "{table}",
+        source.dialect,
+        drop_missing_outcomes=drop_missing_outcomes,
+        exponents=exponents,
+        column_types=column_types,
+        finite_checks=finite_checks,
+        support_checks=support_checks,
     )
     agg = source.run(sql)
     arm_index = check_aggregate(
@@ -128,12 +192,37 @@ def cell_stats(
         dropped = {ARMS[i]: int(lost.get(i, 0)) for i in (0, 1)}
         if sum(dropped.values()):
             warnings.warn(f"dropped rows with missing outcomes, by arm: {dropped}", stacklevel=2)
-    ds = _to_dataset(spec, agg)
+    ds = _to_dataset(spec, agg, exponents)
+    _check_finite_sums(ds)
     ds.attrs["source"] = source.description
-    return CellStats(ds=ds, spec=spec, dropped=dropped)
+    fingerprint = fingerprint_from_aggregate(spec, agg, source.dialect)
+    return CellStats(ds=ds, spec=spec, dropped=dropped, fingerprint=fingerprint)
 
 
-def _to_dataset(spec: ExperimentSpec, agg: pd.DataFrame) -> xr.Dataset:
+def _check_finite_sums(ds: xr.Dataset) -> None:
+    """Raise if a sum overflowed (the magnitude checks should make this impossible)."""
+    columns = {
+        "sum_y": ("outcome",),
+        "sum_yy": ("outcome", "outcome_b"),
+        "sum_x": ("covariate",),
+        "sum_xx": ("covariate", "covariate_b"),
+        "sum_xy": ("covariate", "outcome"),
+    }
+    for var, dims in columns.items():
+        bad = ~np.isfinite(ds[var].values)
+        if bad.any():
+            index = np.argwhere(bad)[0]
+            names = [str(ds[d].values[index[2 + j]]) for j, d in enumerate(dims)]
+            raise DataValidationError(
+                f"the sums of {' x '.join(repr(n) for n in names)} overflowed in cell "
+                f"{ds['cell'].values[index[0]]!r}; the column(s) hold values too large for sums of "
+                "squares: rescale them (e.g. to thousands)"
+            )
+
+
+def _to_dataset(
+    spec: ExperimentSpec, agg: pd.DataFrame, exponents: dict[str, int | None] | None = None
+) -> xr.Dataset:
     keys = [f"g_{i}" for i in range(len(spec.groups))]
     if keys:
         agg = agg.sort_values([*keys, "_arm"], kind="stable")
@@ -151,12 +240,24 @@ def _to_dataset(spec: ExperimentSpec, agg: pd.DataFrame) -> xr.Dataset:
     n_cells, k, p = len(cell_labels), len(spec.outcomes), len(spec.covariates)
     names = stat_names(spec)
 
+    exponents = exponents or {}
+
     def block(cols: list[str], shape: tuple[int, ...]) -> np.ndarray:
-        out = np.zeros((n_cells, 2, *shape))
-        if cols:
-            values = agg[cols].to_numpy(dtype=np.float64).reshape(len(agg), *shape)
-            np.add.at(out, (cell_idx, arm_idx), values)
-        return out
+        out = np.zeros((n_cells, 2, len(cols)))
+        for j, col in enumerate(cols):
+            exponent = exponents.get(col)
+            if exponent is None:  # a plain sum (exact for integer terms)
+                values = pd.to_numeric(agg[col]).astype(np.float64).fillna(0.0).to_numpy()
+                np.add.at(out[..., j], (cell_idx, arm_idx), values)
+                continue
+            # exact integer sums in units of 2**exponent, added exactly, rounded once
+            totals: dict[tuple[int, int], int] = {}
+            for c, a, v in zip(cell_idx, arm_idx, agg[col], strict=True):
+                if v is not None and not (isinstance(v, float) and np.isnan(v)):
+                    totals[(c, a)] = totals.get((c, a), 0) + int(v)
+            for (c, a), total in totals.items():
+                out[c, a, j] = from_integer_sum(total, exponent)
+        return out.reshape(n_cells, 2, *shape)
 
     def symmetric(cols: list[str], size: int) -> np.ndarray:
         packed = block(cols, (len(cols),))

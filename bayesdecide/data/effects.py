@@ -28,6 +28,7 @@ import xarray as xr
 
 from bayesdecide.data.cells import CellStats
 from bayesdecide.data.smoothing import predict_log, smooth_log_on_factors
+from bayesdecide.errors import DataValidationError
 
 _ARM_T, _ARM_C = 1, 0
 
@@ -72,7 +73,9 @@ def cell_effects(cells: CellStats, *, adjust: bool = True, prior_df: float = 5.0
         )
         sxx = np.where(n[..., None, None] > 0, sxx, 0.0)
         sxy = np.where(n[..., None, None] > 0, sxy, 0.0)
-        slopes = np.linalg.solve(sxx.sum(axis=(0, 1)), sxy.sum(axis=(0, 1)))
+        pooled_xx = sxx.sum(axis=(0, 1))
+        _check_covariates(pooled_xx, [str(c) for c in ds["covariate"].values])
+        slopes = np.linalg.solve(pooled_xx, sxy.sum(axis=(0, 1)))
         # residual cross-products within cell x arm
         syy = (
             syy
@@ -118,6 +121,32 @@ def cell_effects(cells: CellStats, *, adjust: bool = True, prior_df: float = 5.0
         out = out.drop_dims(["covariate", "covariate_b"], errors="ignore")
     out = out.drop_dims(["covariate_b"], errors="ignore")
     return out
+
+
+def _check_covariates(pooled_xx: np.ndarray, names: list[str]) -> None:
+    """Raise if the pooled within cell x arm cross-products of the covariates are singular: a
+    covariate that does not vary within any cell x arm, or one that is a linear combination of
+    the others (the slopes would not be identified)."""
+    scale = np.sqrt(np.clip(np.diagonal(pooled_xx), 0.0, None))
+    flat = [
+        n for n, s in zip(names, scale, strict=True) if not s > 1e-12 * max(scale.max(), 1e-300)
+    ]
+    if flat:
+        raise DataValidationError(
+            f"covariate(s) {flat} do not vary within any cell and arm (they are fixed by the "
+            "groups), so they cannot adjust the effects; remove them from the spec's covariates "
+            "(or pass adjust=False)"
+        )
+    combos = exact_combinations(pooled_xx)
+    if combos:
+        i, weights = next(iter(combos.items()))
+        big = np.abs(weights).max()
+        parts = [f"{w:.6g} x {names[j]!r}" for j, w in enumerate(weights) if abs(w) > 1e-8 * big]
+        raise DataValidationError(
+            f"covariate {names[i]!r} is a linear combination of other covariates within cells "
+            f"({' + '.join(parts)}), so the adjustment slopes are not identified; remove it (or "
+            "one of those) from the spec's covariates"
+        )
 
 
 def within_cross_products(cells: CellStats) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

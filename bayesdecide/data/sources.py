@@ -36,6 +36,10 @@ class Source(Protocol):
         """Run SQL in which ``{table}`` stands for the data; return the (small) result."""
         ...
 
+    def has_rows(self) -> bool:
+        """Whether the data has at least one row (reads at most one)."""
+        ...
+
     def empty_categories(self) -> dict[str, list[str]]:
         """Declared levels of categorical columns that have no rows (pandas/polars categoricals)."""
         ...
@@ -52,10 +56,20 @@ class DuckDBSource:
         return {c: str(t).upper() for c, t in zip(self.relation.columns, self.relation.types)}
 
     def run(self, sql_template: str) -> pd.DataFrame:
-        result = self.relation.query("bd_data", sql_template.format(table="bd_data"))
-        if result is None:  # pragma: no cover - DuckDB returns a relation for a SELECT
-            raise DataValidationError("DuckDB returned no result for the aggregation query")
-        return result.df()
+        try:
+            result = self.relation.query("bd_data", sql_template.format(table="bd_data"))
+            if result is None:  # pragma: no cover - DuckDB returns a relation for a SELECT
+                raise DataValidationError("DuckDB returned no result for the aggregation query")
+            return result.df()
+        except (duckdb.ConversionException, duckdb.InvalidInputException) as exc:
+            raise DataValidationError(
+                f"DuckDB could not read the values of the {self.description}: "
+                f"{str(exc).splitlines()[0]}; fix that value at the source or give the column "
+                "one type (a pandas object column must hold numbers only, or text only)"
+            ) from exc
+
+    def has_rows(self) -> bool:
+        return not self.run("SELECT 1 AS one FROM {table} LIMIT 1").empty
 
     def empty_categories(self) -> dict[str, list[str]]:
         return _empty_categories(self.frame)
@@ -78,6 +92,9 @@ class SparkSource:
         finally:
             self.frame.sparkSession.catalog.dropTempView(view)
         return pd.DataFrame([r.asDict() for r in rows])
+
+    def has_rows(self) -> bool:
+        return not self.run("SELECT 1 AS one FROM {table} LIMIT 1").empty
 
     def empty_categories(self) -> dict[str, list[str]]:
         return {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
@@ -77,7 +78,12 @@ class ExperimentSpec:
     covariates:
         Numeric pre-treatment columns used for regression adjustment (CUPED with pooled slopes).
     unit_id:
-        Optional column identifying the randomized unit (checked for duplicates when given).
+        Optional column identifying the randomized unit; :func:`~bayesdecide.cell_stats` rejects
+        data in which an id occurs on more than one row.
+    levels:
+        Optional declared levels of grouping factors, e.g. ``{"region": ["Americas", "EMEA",
+        "APAC"]}``. Rows with any other label and declared levels without rows are errors. Stored
+        as a tuple of ``(factor, levels)`` pairs (``dict(spec.levels)`` gives the mapping).
     """
 
     treatment: str
@@ -87,6 +93,7 @@ class ExperimentSpec:
     arms: tuple[Any, Any] = (0, 1)
     unit_id: str | None = None
     name: str = "experiment"
+    levels: Mapping[str, Sequence[Any]] | tuple[tuple[str, tuple[Any, ...]], ...] = ()
 
     def __post_init__(self) -> None:
         outcomes = tuple(o if isinstance(o, Outcome) else Outcome(str(o)) for o in self.outcomes)
@@ -94,6 +101,7 @@ class ExperimentSpec:
         object.__setattr__(self, "groups", tuple(self.groups))
         object.__setattr__(self, "covariates", tuple(self.covariates))
         object.__setattr__(self, "arms", tuple(self.arms))
+        object.__setattr__(self, "levels", _normalise_levels(self.levels, self.groups))
         if not outcomes:
             raise SpecError("spec has no outcomes; list at least one outcome column")
         if len(self.arms) != 2 or self.arms[0] == self.arms[1]:
@@ -128,6 +136,10 @@ class ExperimentSpec:
         cols = [self.treatment, *self.groups, *self.outcome_names, *self.covariates]
         return [self.unit_id, *cols] if self.unit_id else cols
 
+    def declared_levels(self, factor: str) -> tuple[Any, ...] | None:
+        """The declared levels of ``factor``, or None when none were declared."""
+        return dict(self.levels).get(factor)
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["outcomes"] = [
@@ -137,6 +149,10 @@ class ExperimentSpec:
         d["arms"] = list(self.arms)
         d["groups"] = list(self.groups)
         d["covariates"] = list(self.covariates)
+        if self.levels:
+            d["levels"] = {factor: list(levels) for factor, levels in self.levels}
+        else:  # keeps the fingerprint of specs without declared levels unchanged
+            del d["levels"]
         return d
 
     @classmethod
@@ -151,6 +167,39 @@ class ExperimentSpec:
         """Stable SHA-256 of the spec (used in fit lineage)."""
         payload = json.dumps(self.to_dict(), sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _normalise_levels(
+    levels: Mapping[str, Sequence[Any]] | Sequence[tuple[str, Sequence[Any]]] | None,
+    groups: tuple[str, ...],
+) -> tuple[tuple[str, tuple[Any, ...]], ...]:
+    """Declared levels as ``((factor, (level, ...)), ...)`` in the order of ``groups``."""
+    if not levels:
+        return ()
+    items = list(levels.items()) if isinstance(levels, Mapping) else list(levels)
+    out: dict[str, tuple[Any, ...]] = {}
+    for item in items:
+        if not (isinstance(item, tuple | list) and len(item) == 2):
+            raise SpecError(
+                f"levels: {item!r} is not a (factor, levels) pair; give levels as a mapping "
+                "factor -> list of levels, e.g. {'region': ['Americas', 'EMEA', 'APAC']}"
+            )
+        factor, values = item
+        if factor not in groups:
+            raise SpecError(
+                f"levels are declared for {factor!r}, which is not a grouping factor "
+                f"(groups are {list(groups)}); add it to groups or remove its levels"
+            )
+        if isinstance(values, str) or not isinstance(values, Sequence) or not values:
+            raise SpecError(
+                f"levels of {factor!r} must be a non-empty list of level names, not {values!r}"
+            )
+        labels = [str(v) for v in values]
+        repeated = sorted({v for v in labels if labels.count(v) > 1})
+        if repeated:
+            raise SpecError(f"levels of {factor!r} list {repeated} more than once; list each once")
+        out[factor] = tuple(values)
+    return tuple((g, out[g]) for g in groups if g in out)
 
 
 RETENTION_OUTCOMES: tuple[Outcome, ...] = (
