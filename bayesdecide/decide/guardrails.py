@@ -40,9 +40,9 @@ customer more than $5 below the overall" is ``relative_to = "overall", lower = -
 no customers at launch is not held. ``fairness_floor`` is a group rule too (its probability is
 joint over levels; its level table gives each level's marginal probability).
 
-:func:`guardrail_table` returns the tidy table ``rule, policy, probability, threshold, comparison,
-passes, factor, worst_level``; :func:`group_rule_table` the levels x probabilities of the group
-rules.
+:func:`guardrail_table` returns the tidy table ``rule, description, policy, probability,
+threshold, comparison, passes, definition, factor, worst_level``; :func:`group_rule_table` the
+levels x probabilities of the group rules.
 """
 
 from __future__ import annotations
