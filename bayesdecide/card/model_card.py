@@ -175,6 +175,13 @@ class ModelCard:
             return self.decision.compare_factor
         return "region" if "region" in self.factors else None
 
+    @property
+    def fairness_factors(self) -> tuple[str, ...]:
+        """Factors the memo's fairness section reports: ``[decision].fairness_factors``, else
+        every grouping factor."""
+        given = self.decision.fairness_factors
+        return tuple(self.factors) if given is None else tuple(given)
+
     # -- fitting ---------------------------------------------------------------------------------
     def fit_settings(self, *, quick: bool = False, **overrides: Any) -> dict[str, Any]:
         """Sampler settings: ``FIT_DEFAULTS`` < the card's ``[fit]`` < ``quick`` < ``overrides``."""

@@ -214,8 +214,9 @@ class RuleEntry:
     name: str = key("short name, e.g. 'Primary value'")
     type: str = key(
         "value_positive: P(launch value > min_value) >= min_prob; loss_limit: P(launch value < "
-        "-loss) <= max_prob; effect_bound: P(lower <= effect on outcome <= upper) >= min_prob; "
-        "fairness_floor: P(every treated level of factor has effect >= floor) >= min_prob",
+        "-loss) <= max_prob; effect_bound: P(lower <= effect on outcome <= upper) >= min_prob "
+        "(with for_each: for every level of that factor); fairness_floor: P(every treated level "
+        "of factor has effect >= floor) >= min_prob",
         choices=tuple(GUARDRAIL_TYPES),
     )
     description: str = key("the rule in words, as pre-registered", "")
@@ -223,13 +224,28 @@ class RuleEntry:
     max_prob: float | None = key("loss_limit: largest allowed probability of the loss", None)
     min_value: float | None = key("value_positive: dollars the launch value must exceed", None)
     loss: float | None = key("loss_limit: the loss in dollars", None)
-    outcome: str | None = key("effect_bound / fairness_floor: the outcome", None)
+    outcome: str | None = key(
+        "effect_bound / fairness_floor: the outcome (left out: net value per customer, dollars)",
+        None,
+    )
     upper: float | None = key("effect_bound: upper bound in the outcome's unit", None)
     lower: float | None = key("effect_bound: lower bound in the outcome's unit", None)
     per: str | None = key(
-        "effect_bound: average the effect over 'eligible' (default) or 'treated' customers",
+        "effect_bound: average the effect over 'eligible' (default; untreated customers count "
+        "0) or 'treated' customers",
         None,
         choices=("eligible", "treated"),
+    )
+    for_each: str | None = key(
+        "effect_bound: a grouping factor, e.g. 'region'; the bound must hold for every level of "
+        "it, the effect averaged over the level's eligible (or treated) customers",
+        None,
+    )
+    relative_to: str | None = key(
+        "effect_bound with for_each: 'overall' bounds each level's effect minus the same average "
+        "over the whole launch population",
+        None,
+        choices=("overall",),
     )
     factor: str | None = key("fairness_floor: the grouping factor, e.g. 'region'", None)
     floor: float | None = key("fairness_floor: smallest allowed effect per treated level", None)
@@ -257,6 +273,11 @@ class DecisionSection:
     )
     compare_factor: str | None = key(
         "factor whose levels are compared pairwise (default: 'region' when it is a factor)", None
+    )
+    fairness_factors: tuple[str, ...] | None = key(
+        "factors whose levels the memo's fairness section reports (effects, treated shares, "
+        "groups left out); default: every grouping factor",
+        None,
     )
     break_even: tuple[str, ...] | None = key(
         "assumptions to report break-even values for: transport_multiplier, fixed_cost, "

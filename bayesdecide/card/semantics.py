@@ -17,7 +17,7 @@ from bayesdecide.card.fit_settings import check_fit_settings
 from bayesdecide.card.schema import suggest
 from bayesdecide.decide.breakeven import assumption_names
 from bayesdecide.decide.guardrails import guardrail_keys
-from bayesdecide.decide.policies import policy_id
+from bayesdecide.decide.policies import OPTIMAL, OPTIMAL_WITHOUT_GROUP_RULES, policy_id
 from bayesdecide.errors import CardError, SpecError
 
 if TYPE_CHECKING:
@@ -196,7 +196,7 @@ def _policies(card: ModelCard, src: str) -> None:
             "names in lower case with '_'); rename one."
         )
     for i, pol in enumerate(card.policies):
-        if policy_id(pol.name) == "optimal":
+        if policy_id(pol.name) in (OPTIMAL, OPTIMAL_WITHOUT_GROUP_RULES):
             raise CardError(
                 f"{src}: 'policies[{i}].name' {pol.name!r} is reserved for the Bayes-optimal "
                 "targeting; rename the policy."
@@ -239,6 +239,20 @@ def _rules(card: ModelCard, src: str) -> None:
             raise CardError(
                 f"{src}: rule {rule.name!r} (effect_bound) needs 'upper' and/or 'lower'."
             )
+        if rule.upper is not None and rule.lower is not None and rule.lower > rule.upper:
+            raise CardError(
+                f"{src}: 'rules[{i}].lower' ({rule.lower:g}) is above 'rules[{i}].upper' "
+                f"({rule.upper:g}) in rule {rule.name!r}; no effect can lie between them. Swap "
+                "them, or keep one bound."
+            )
+        if rule.for_each is not None:
+            _factor(card, rule.for_each, f"'rules[{i}].for_each'", src)
+        if rule.relative_to is not None and rule.for_each is None:
+            raise CardError(
+                f"{src}: 'rules[{i}].relative_to' needs 'rules[{i}].for_each' (rule "
+                f"{rule.name!r}): add for_each = <factor> (one of {list(card.factors)}), whose "
+                "levels are compared with the overall."
+            )
         if rule.outcome is not None and rule.outcome not in card.outcome_names:
             raise CardError(
                 f"{src}: 'rules[{i}].outcome' is {rule.outcome!r}.{suggest(rule.outcome, card.outcome_names)} "
@@ -259,6 +273,12 @@ def _decision(card: ModelCard, src: str) -> None:
     dec = card.decision
     if dec.compare_factor is not None:
         _factor(card, dec.compare_factor, "'decision.compare_factor'", src)
+    for i, f in enumerate(dec.fairness_factors or ()):
+        _factor(card, f, f"'decision.fairness_factors[{i}]'", src)
+    if dec.fairness_factors is not None and _dups(list(dec.fairness_factors)):
+        raise CardError(
+            f"{src}: 'decision.fairness_factors' lists {_dups(list(dec.fairness_factors))} twice."
+        )
     for k in ("decision_threshold", "ci_prob"):
         v = getattr(dec, k)
         if not 0 < v < 1:

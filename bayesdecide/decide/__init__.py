@@ -9,7 +9,9 @@ the experiment's ``cell_share``:
 * :mod:`.policies` - treat none / all, rules over labels, cell sets (as data);
 * :mod:`.evaluate` - policy value draws at launch scale and their summary table;
 * :mod:`.optimal` - Bayes-optimal targeting under guardrail chance constraints;
-* :mod:`.guardrails` - pre-registered rules evaluated as posterior probabilities;
+* :mod:`.guardrails` - pre-registered rules evaluated as posterior probabilities, on a policy's
+  totals or for every level of a factor (group rules);
+* :mod:`.fairness` - effects and treated shares by group, the groups a policy leaves out and why;
 * :mod:`.breakeven` - break-even draws and decision thresholds;
 * :mod:`.sensitivity` - grids over any assumption;
 * :mod:`.information` - EVPI / EVPPI;
@@ -34,13 +36,22 @@ from bayesdecide.decide.checks import CheckResult, Checks, CheckThresholds, run_
 from bayesdecide.decide.compare import LevelComparison, compare_levels
 from bayesdecide.decide.decision import Decision
 from bayesdecide.decide.defaults import DECISION_DEFAULTS
-from bayesdecide.decide.evaluate import LaunchDraws, PolicyDraws, policy_table, policy_values
+from bayesdecide.decide.evaluate import (
+    LaunchDraws,
+    LevelDraws,
+    PolicyDraws,
+    policy_table,
+    policy_values,
+)
+from bayesdecide.decide.fairness import group_effects, left_out
 from bayesdecide.decide.guardrails import (
     EffectBound,
     FairnessFloor,
     Guardrail,
+    LevelProbabilities,
     LossLimit,
     ValuePositive,
+    group_rule_table,
     guardrail_from_dict,
     guardrail_table,
     retention_guardrails,
@@ -82,6 +93,8 @@ __all__ = [
     "Guardrail",
     "LaunchDraws",
     "LevelComparison",
+    "LevelDraws",
+    "LevelProbabilities",
     "LossLimit",
     "OptimalResult",
     "Policy",
@@ -98,7 +111,10 @@ __all__ = [
     "evpi_values",
     "guardrail_from_dict",
     "guardrail_table",
+    "group_effects",
+    "group_rule_table",
     "factor_level_effects",
+    "left_out",
     "linear_coefficients",
     "optimal_policy",
     "parse_assumption",

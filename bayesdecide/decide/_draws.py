@@ -196,6 +196,11 @@ def summarize(x: np.ndarray, ci_prob: float) -> dict[str, np.ndarray]:
     }
 
 
+def usd_text(x: float) -> str:
+    """Dollars for a sentence: ``$22,945``, ``-$1,250`` (whole dollars)."""
+    return f"-${abs(x):,.0f}" if x < 0 else f"${x:,.0f}"
+
+
 def prob(cond: np.ndarray) -> np.ndarray:
     """Posterior probability of a boolean condition over the leading sample axis."""
     return np.asarray(cond, dtype=float).mean(axis=0)

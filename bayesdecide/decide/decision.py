@@ -23,12 +23,19 @@ from bayesdecide.decide.breakeven import break_even_draws, break_even_table
 from bayesdecide.decide.checks import CheckResult, Checks, CheckThresholds, evaluate_checks
 from bayesdecide.decide.compare import LevelComparison, compare_levels
 from bayesdecide.decide.evaluate import LaunchDraws, PolicyDraws, policy_table
-from bayesdecide.decide.guardrails import check_guardrails, guardrail_table
+from bayesdecide.decide.fairness import group_effects, left_out
+from bayesdecide.decide.guardrails import (
+    Guardrail,
+    check_guardrails,
+    group_rule_table,
+    guardrail_table,
+)
 from bayesdecide.decide.information import value_of_information
 from bayesdecide.decide.optimal import OptimalResult, optimal_policy
 from bayesdecide.decide.policies import (
     DEFAULT_LABELS,
     OPTIMAL,
+    OPTIMAL_WITHOUT_GROUP_RULES,
     TREAT_ALL,
     Policy,
     treat_all,
@@ -178,19 +185,60 @@ class Decision:
         named = self.launch.masks(self.named_policies)
         return optimal_policy(self.launch, self.settings.guardrails, candidates=named)
 
+    @property
+    def group_rules(self) -> list[Guardrail]:
+        """The rules held for every level of a factor (``for_each``, ``fairness_floor``)."""
+        return [g for g in self.settings.guardrails if g.group_factor is not None]
+
+    @property
+    def total_rules(self) -> list[Guardrail]:
+        """The rules on a policy's totals (every rule that is not a group rule)."""
+        return [g for g in self.settings.guardrails if g.group_factor is None]
+
+    @cached_property
+    def optimal_without_group_rules(self) -> OptimalResult:
+        """The Bayes-optimal targeting under the rules on totals only (the group rules left
+        out), searched from the same candidates plus :attr:`optimal`, so its expected value is
+        never below the optimum's. Equal to :attr:`optimal` without group rules."""
+        if not self.group_rules:
+            return self.optimal
+        named = self.launch.masks(self.named_policies)
+        cands = np.vstack([named, self.optimal.mask[None]])
+        return optimal_policy(self.launch, self.total_rules, candidates=cands)
+
+    @property
+    def group_rules_bind(self) -> bool:
+        """Whether the group rules change the optimal targeting: then the optimum without them
+        is evaluated as policy ``optimal_without_group_rules`` beside ``optimal``."""
+        if not (self.settings.include_optimal and self.group_rules):
+            return False
+        free, opt = self.optimal_without_group_rules, self.optimal
+        return free.expected_value > opt.expected_value + 1e-9 and not np.array_equal(
+            free.mask, opt.mask
+        )
+
     @cached_property
     def masks(self) -> np.ndarray:
         """(P, C) 0/1 masks of :attr:`policy_names`."""
         named = self.launch.masks(self.named_policies)
         if not self.settings.include_optimal:
             return named
-        return np.vstack([named, self.optimal.mask[None]])
+        searched = [self.optimal.mask]
+        if self.group_rules_bind:
+            searched.append(self.optimal_without_group_rules.mask)
+        return np.vstack([named, *searched])
 
     @property
     def policy_names(self) -> list[str]:
-        """Policy ids in table order."""
+        """Policy ids in table order: the named policies, then ``optimal`` (when
+        ``include_optimal``) and ``optimal_without_group_rules`` (when group rules bind)."""
         names = [p.name for p in self.named_policies]
-        return [*names, OPTIMAL] if self.settings.include_optimal else names
+        if not self.settings.include_optimal:
+            return names
+        names.append(OPTIMAL)
+        if self.group_rules_bind:
+            names.append(OPTIMAL_WITHOUT_GROUP_RULES)
+        return names
 
     @property
     def labels(self) -> dict[str, str]:
@@ -243,6 +291,38 @@ class Decision:
     def guardrail_table(self) -> pd.DataFrame:
         """Tidy: rule, description, policy, probability, threshold, comparison, passes."""
         return self._guardrail_table.copy()
+
+    @cached_property
+    def _group_rule_table(self) -> pd.DataFrame:
+        return group_rule_table(self.group_rules, self.policy_draws, self.settings.ci_prob)
+
+    def group_rule_table(self) -> pd.DataFrame:
+        """Levels x probabilities of the group rules, one row per rule x policy x level (see
+        :func:`bayesdecide.decide.guardrails.group_rule_table`); ``worst`` marks each policy's
+        worst level."""
+        return self._group_rule_table.copy()
+
+    def group_effects(
+        self, factor: str, outcomes: Sequence[str | None] | None = None
+    ) -> pd.DataFrame:
+        """Effect per eligible customer of each level of ``factor`` under every policy, and the
+        share of the level each treats (:func:`bayesdecide.decide.fairness.group_effects`).
+        ``outcomes`` default: net value per customer (``None``) and every outcome a group rule
+        bounds."""
+        if outcomes is None:
+            bounded = [getattr(g, "outcome", None) for g in self.group_rules]
+            outcomes = list(dict.fromkeys([None, *bounded]))
+        return group_effects(
+            self.launch, self.masks, self.policy_names, factor, outcomes, self.settings.ci_prob
+        )
+
+    def left_out(self, factor: str) -> pd.DataFrame:
+        """The levels of ``factor`` each policy treats nobody in, and why: a named policy's rule,
+        or for the optimal targeting the value or the rule that excludes them
+        (:func:`bayesdecide.decide.fairness.left_out`)."""
+        named = {p.name: p for p in self.named_policies}
+        rules = {OPTIMAL: self.settings.guardrails, OPTIMAL_WITHOUT_GROUP_RULES: self.total_rules}
+        return left_out(self.launch, self.masks, self.policy_names, factor, named, rules)
 
     @cached_property
     def recommendation(self) -> Recommendation:

@@ -7,13 +7,23 @@ launch mix and the cell values. :meth:`LaunchDraws.evaluate` turns 0/1 policy ma
     value[s, p]  = N * sum_c mix[c] * treat[p, c] * value[s, c] - fixed_cost(p)      (dollars)
     effect[s, p] = sum_c mix[c] * treat[p, c] * tau[s, c, k]    (per eligible customer, outcome unit)
 
-:func:`policy_table` summarises value draws per policy.
+:meth:`PolicyDraws.level_draws` gives the same quantities for each level ``l`` of a factor
+(:class:`LevelDraws`), over the level's eligible customers at launch (``M_l = sum_{c in l} mix[c]``)::
+
+    effect_l[s, p] = sum_{c in l} mix[c] * treat[p, c] * x[s, c] / M_l          (per eligible)
+    effect_l[s, p] = sum_{c in l} mix[c] * treat[p, c] * x[s, c] / T_l[p]       (per treated)
+
+with ``T_l[p] = sum_{c in l} mix[c] * treat[p, c]`` and ``x`` one outcome's effect (its unit) or
+net value per customer (dollars). :func:`policy_table` summarises value draws per policy.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -110,6 +120,35 @@ class LaunchDraws:
     def masks(self, policies: Sequence[Policy]) -> np.ndarray:
         return policy_masks([as_policy(p) for p in policies], self.tau)
 
+    def level_codes(self, factor: str) -> tuple[list[Any], np.ndarray]:
+        """Levels of ``factor`` (order of first appearance along ``cell``) and each cell's code."""
+        labels = self.labels(factor)
+        levels = list(pd.unique(pd.Series(labels)))
+        return levels, pd.Index(levels).get_indexer(labels)
+
+    def restrict(self, cells: np.ndarray) -> LaunchDraws:
+        """The same launch seen through the cells ``cells`` (integer positions) only.
+
+        Draws, mix and value are sliced, not renormalised: a policy over the subset treats the
+        same customers, with the same launch shares, as the full policy that is zero elsewhere.
+        Per-level quantities of a factor whose levels the subset contains in full are therefore
+        the same; population-wide ones are not meaningful on a subset. Cheap (copies of the
+        subset's columns only); used to check group rules level by level (:mod:`.optimal`).
+        """
+        idx = np.asarray(cells, dtype=int)
+        sub = copy.copy(self)
+        sub.__dict__.update(
+            tau=self.tau.isel(cell=idx),
+            cells=self.cells[idx],
+            experiment_share=self.experiment_share[idx],
+            mix=self.mix[idx],
+            x=self.x[:, idx],
+            parts=self.parts[:, idx],
+            value=self.value[:, idx],
+            mean_value=self.mean_value[idx],
+        )
+        return sub
+
     def expected_values(self, masks: np.ndarray) -> np.ndarray:
         """(P,) expected launch value in dollars of policies ``masks`` (linear in the mean)."""
         pop = self.population
@@ -123,6 +162,23 @@ class LaunchDraws:
         if names is None:
             names = [f"policy_{i}" for i in range(masks.shape[0])]
         return PolicyDraws(self, masks, list(names))
+
+
+@dataclass(frozen=True)
+class LevelDraws:
+    """Draws of a per-level average effect for a set of policies (:meth:`PolicyDraws.level_draws`).
+
+    ``draws`` (S, P, L) in the quantity's unit, NaN where undefined (nobody treated in the level
+    under ``per="treated"``, or a level with no customers at launch); ``share`` (L,) each level's
+    share of the launch population; ``treated`` (P, L) the share of the level's eligible
+    customers each policy treats.
+    """
+
+    factor: str
+    levels: list[Any]
+    draws: np.ndarray
+    share: np.ndarray
+    treated: np.ndarray
 
 
 class PolicyDraws:
@@ -143,44 +199,80 @@ class PolicyDraws:
         n = self.launch.population.n_eligible
         return n * (self.launch.value @ self.weights.T) - self.cost
 
-    def outcome_effect(self, outcome: str, per: str = "eligible") -> np.ndarray:
-        """(S, P) average effect on ``outcome`` per eligible (or per treated) customer.
+    def outcome_effect(self, outcome: str | None, per: str = "eligible") -> np.ndarray:
+        """(S, P) average effect on ``outcome`` (``None``: net value per customer, dollars) per
+        eligible (or per treated) customer.
 
         Per eligible customer: untreated customers contribute 0 (the policy's population-average
         effect at launch). Per treated: divided by the treated share (NaN when nobody is treated).
         """
-        k = self.launch.outcome_index(outcome)
-        eff = self.launch.x[:, :, k] @ self.weights.T
-        if per == "eligible":
-            return eff
-        if per == "treated":
-            with np.errstate(invalid="ignore", divide="ignore"):
-                return eff / np.where(self.treated_share > 0, self.treated_share, np.nan)
-        raise SpecError(f"per={per!r}; use 'eligible' or 'treated'")
+        if per not in ("eligible", "treated"):
+            raise SpecError(f"per={per!r}; use 'eligible' or 'treated'")
+        x = (
+            self.launch.value
+            if outcome is None
+            else self.launch.x[:, :, self.launch.outcome_index(outcome)]
+        )
+        return self.outcome_quantity(x, per)
 
-    def level_effect(
-        self, factor: str, outcome: str | None = None
-    ) -> tuple[np.ndarray, list, np.ndarray]:
-        """Average effect among each level's treated customers: ``(S, P, L)``, levels, treated.
+    def level_draws(
+        self,
+        factor: str,
+        outcome: str | None = None,
+        per: str = "eligible",
+        relative_to: str | None = None,
+    ) -> LevelDraws:
+        """Draws of each level's average effect under each policy (module docstring).
 
-        ``outcome=None`` uses the net value per customer (dollars). ``treated`` ``(P, L)`` is the
-        launch share treated in each level; levels a policy does not treat give NaN.
+        Parameters
+        ----------
+        factor:
+            Grouping factor on ``cell`` (e.g. ``region``).
+        outcome:
+            Outcome whose effect is averaged (its unit); ``None``: net value per customer
+            (dollars, benefits transported).
+        per:
+            ``"eligible"``: over all the level's eligible customers at launch, untreated customers
+            contributing 0; ``"treated"``: over the level's treated customers only (NaN where the
+            policy treats nobody in the level).
+        relative_to:
+            ``None``, or ``"overall"``: the level's effect minus the same quantity over all
+            eligible (or all treated) customers of the policy, in the same unit.
+
+        Levels with no customers at launch (zero launch share) give NaN.
         """
-        labels = self.launch.labels(factor)
-        levels = list(pd.unique(pd.Series(labels)))
-        codes = pd.Index(levels).get_indexer(labels)
+        if per not in ("eligible", "treated"):
+            raise SpecError(f"per={per!r}; use 'eligible' or 'treated'")
+        if relative_to not in (None, "overall"):
+            raise SpecError(f"relative_to={relative_to!r}; use 'overall' or leave it out")
+        levels, codes = self.launch.level_codes(factor)
         x = (
             self.launch.value
             if outcome is None
             else self.launch.x[:, :, self.launch.outcome_index(outcome)]
         )
         onehot = np.eye(len(levels))[codes]  # (C, L)
-        w = self.weights[:, :, None] * onehot[None]  # (P, C, L)
+        w = self.weights[:, :, None] * onehot[None]  # (P, C, L): launch share treated
+        share = self.launch.mix @ onehot  # (L,)
         treated = w.sum(axis=1)  # (P, L)
-        num = np.einsum("sc,pcl->spl", x, w, optimize=True)
+        n_p, n_c, n_l = w.shape
+        num = (x @ w.transpose(1, 0, 2).reshape(n_c, n_p * n_l)).reshape(-1, n_p, n_l)
+        den = np.broadcast_to(share[None], treated.shape) if per == "eligible" else treated
         with np.errstate(invalid="ignore", divide="ignore"):
-            eff = num / np.where(treated > 0, treated, np.nan)[None]
-        return eff, levels, treated
+            draws = num / np.where(den > 0, den, np.nan)[None]
+            if relative_to == "overall":
+                draws = draws - self.outcome_quantity(x, per)[:, :, None]
+            within = np.clip(np.round(treated / np.where(share > 0, share, np.nan)[None], 12), 0, 1)
+        return LevelDraws(factor, levels, draws, share, within)
+
+    def outcome_quantity(self, x: np.ndarray, per: str = "eligible") -> np.ndarray:
+        """(S, P) policy average of per-cell draws ``x`` (S, C) per eligible (untreated count 0)
+        or per treated customer (NaN when nobody is treated)."""
+        eff = x @ self.weights.T
+        if per == "eligible":
+            return eff
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return eff / np.where(self.treated_share > 0, self.treated_share, np.nan)
 
     def value_da(self) -> xr.DataArray:
         """Launch value draws as a DataArray ``(*sample_dims, policy)`` in dollars."""

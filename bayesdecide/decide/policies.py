@@ -12,7 +12,8 @@ A :class:`Policy` is data, so a TOML model card can hold it:
 * an explicit set of cells: ``Policy("pilot", cells=["SMB | EMEA | High risk", ...])``.
 
 The Bayes-optimal targeting policy (named ``"optimal"``) is found by
-:func:`bayesdecide.decide.optimal_policy`.
+:func:`bayesdecide.decide.optimal_policy`; when group rules change it, the optimum without them is
+evaluated beside it as ``"optimal_without_group_rules"`` (:class:`bayesdecide.decide.Decision`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from bayesdecide.errors import SpecError
 TREAT_NONE = "treat_none"
 TREAT_ALL = "treat_all"
 OPTIMAL = "optimal"
+OPTIMAL_WITHOUT_GROUP_RULES = "optimal_without_group_rules"
 
 _OPS = ("in", "not_in")
 
@@ -166,7 +168,12 @@ class Policy:
         return cls(name=d["name"], rule=d.get("rule"), cells=d.get("cells"), **text)
 
 
-DEFAULT_LABELS = {TREAT_NONE: "Treat none", TREAT_ALL: "Treat all", OPTIMAL: "Optimal targeting"}
+DEFAULT_LABELS = {
+    TREAT_NONE: "Treat none",
+    TREAT_ALL: "Treat all",
+    OPTIMAL: "Optimal targeting",
+    OPTIMAL_WITHOUT_GROUP_RULES: "Optimal targeting without group rules",
+}
 
 
 def policy_id(label: str) -> str:

@@ -3,11 +3,13 @@
 1. **Checks gate.** If any data check (sample ratio mismatch, covariate balance) or sampler
    diagnostic (R-hat, bulk ESS, divergences) fails, there is **no launch recommendation**: the
    reasons say which check failed and what to fix. Numbers are still reported, marked provisional.
-2. **Admissible policies** are those that pass every pre-registered rule (guardrail).
+2. **Admissible policies** are those that pass every pre-registered rule (guardrail); a group
+   rule passes only when it passes for every level of its factor.
 3. **Choice.** Among admissible policies that treat someone, take the one with the highest
    expected launch value (dollars, after fixed cost; ties go to the policy listed first). If none
    has a positive expected value, the recommendation is **do not launch** (status quo), with the
-   reasons each policy failed.
+   reasons each policy failed (each failed rule with its posterior probability and what it
+   needs; for a group rule, the worst level).
 4. **Wording.** A policy that treats every eligible customer is "Launch to all eligible
    customers"; any other is "Launch targeted policy".
 """
@@ -19,7 +21,9 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from bayesdecide.decide._draws import usd_text
 from bayesdecide.decide.checks import Checks
+from bayesdecide.decide.guardrails import result_text
 
 NO_LAUNCH = "Do not launch"
 LAUNCH_ALL = "Launch to all eligible customers"
@@ -56,13 +60,23 @@ class Recommendation:
     )
 
 
-def _usd(x: float) -> str:
-    return f"-${abs(x):,.0f}" if x < 0 else f"${x:,.0f}"
-
-
 def _failed_rules(guardrails: pd.DataFrame, policy: str) -> list[str]:
+    """The rules ``policy`` fails, with their probability (and worst level for a group rule)
+    when the table has them."""
     rows = guardrails[(guardrails["policy"] == policy) & ~guardrails["passes"].astype(bool)]
-    return [str(r) for r in rows["rule"]]
+    if not {"probability", "threshold", "comparison"} <= set(rows.columns):
+        return [str(r) for r in rows["rule"]]
+    return [
+        result_text(
+            str(r["rule"]),
+            float(r["probability"]),
+            float(r["threshold"]),
+            str(r["comparison"]),
+            r.get("factor"),
+            r.get("worst_level"),
+        )
+        for r in rows.to_dict("records")
+    ]
 
 
 def _check_reasons(checks: Checks) -> list[str]:
@@ -125,7 +139,7 @@ def recommend(
             if fails:
                 reasons.append(f"'{name(p)}' fails {', '.join(fails)}.")
             elif ev[p] <= 0:
-                reasons.append(f"'{name(p)}' has expected launch value {_usd(ev[p])}.")
+                reasons.append(f"'{name(p)}' has expected launch value {usd_text(ev[p])}.")
         reasons.append(
             "No policy that treats customers passes every pre-registered rule with a positive "
             "expected launch value."
@@ -133,13 +147,13 @@ def recommend(
         return Recommendation(NO_LAUNCH, None, None, False, False, tuple(reasons), loosened)
     reasons.append(
         f"'{name(best)}' has the highest expected launch value among the policies that pass every "
-        f"pre-registered rule: {_usd(ev[best])}, P(value > 0) = "
+        f"pre-registered rule: {usd_text(ev[best])}, P(value > 0) = "
         f"{policies.loc[best, 'prob_positive']:.0%}."
     )
     for p in treating:
         if p != best and ev[p] > ev[best]:
             reasons.append(
-                f"'{name(p)}' has a higher expected value ({_usd(ev[p])}) but fails "
+                f"'{name(p)}' has a higher expected value ({usd_text(ev[p])}) but fails "
                 f"{', '.join(_failed_rules(guardrails, p)) or 'a rule'}."
             )
     if loosened:

@@ -14,7 +14,7 @@ from typing import Any
 
 from bayesdecide.decide.defaults import DECISION_DEFAULTS
 from bayesdecide.decide.guardrails import Guardrail, as_guardrail, retention_guardrails
-from bayesdecide.decide.policies import OPTIMAL, Policy, as_policy
+from bayesdecide.decide.policies import OPTIMAL, OPTIMAL_WITHOUT_GROUP_RULES, Policy, as_policy
 from bayesdecide.decide.population import Population
 from bayesdecide.decide.value import ValueModel, retention_value_model
 from bayesdecide.errors import SpecError
@@ -78,8 +78,11 @@ class DecisionSettings:
             raise SpecError(f"ci_prob is {self.ci_prob}; give it in (0, 1)")
         if not self.loss_threshold >= 0:
             raise SpecError(f"loss_threshold is {self.loss_threshold}; give dollars >= 0")
-        if OPTIMAL in [p.name for p in self.policies]:
-            raise SpecError(f"{OPTIMAL!r} is reserved for the optimal targeting; rename the policy")
+        for reserved in (OPTIMAL, OPTIMAL_WITHOUT_GROUP_RULES):
+            if reserved in [p.name for p in self.policies]:
+                raise SpecError(
+                    f"{reserved!r} is reserved for the optimal targeting; rename the policy"
+                )
 
     @classmethod
     def build(cls, **given: Any) -> DecisionSettings:

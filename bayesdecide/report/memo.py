@@ -1,7 +1,8 @@
 """The decision memo, following the seed's structure, rendered from the typed run summary.
 
 Sections: Decision, Estimand, Identification, Primary effect, Guardrails, Economics (with
-sensitivity and break-even), Heterogeneity, Recommendation, Rollout conditions, Appendix
+sensitivity and break-even), Heterogeneity, Fairness across groups, Recommendation, Rollout
+conditions, Appendix
 (assumptions, data checks, model and diagnostics, risk register, monitoring plan, feature
 dictionary, lineage). Each section is one small function of a :class:`MemoContext`.
 
@@ -22,7 +23,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy.stats import norm
 
-from bayesdecide.decide.policies import OPTIMAL, TREAT_NONE
+from bayesdecide.decide.policies import (
+    OPTIMAL,
+    OPTIMAL_WITHOUT_GROUP_RULES,
+    TREAT_ALL,
+    TREAT_NONE,
+)
 from bayesdecide.decide.recommend import BLOCKED, NO_LAUNCH, RULE_TEXT
 from bayesdecide.report.document import (
     Bullets,
@@ -38,7 +44,13 @@ from bayesdecide.report.html import render_html
 
 if TYPE_CHECKING:
     from bayesdecide.card import ModelCard
-    from bayesdecide.run.summary import OutcomeInfo, RunSummary
+    from bayesdecide.run.summary import (
+        GroupEffect,
+        GroupRuleLevel,
+        GuardrailResult,
+        OutcomeInfo,
+        RunSummary,
+    )
 
 # ---------------------------------------------------------------------------------------------
 # formatting
@@ -327,7 +339,7 @@ def guardrails(m: MemoContext) -> None:
             row = [m.pname(p)]
             for r in rules:
                 g = lookup.get((r, p))
-                row.append("" if g is None else f"{pct(g.probability)} {_ok(g.passes)}")
+                row.append("" if g is None else _rule_cell(g))
             rows.append(row)
         need = {
             g.rule: f"{g.rule} ({'≤' if g.comparison == '<=' else '≥'} {pct(g.threshold)})"
@@ -340,10 +352,18 @@ def guardrails(m: MemoContext) -> None:
                 align="l" + "r" * len(rules),
                 caption="Posterior probability per rule and policy; the header gives what the "
                 "rule needs (for a loss rule, the probability of the loss, which must stay at or "
-                "below the limit). Treating nobody is the status quo and is not held to the rules.",
+                "below the limit). A group rule must hold in every level of its factor: its "
+                "probability is the worst level's, named in brackets (section 8 has every level). "
+                "Treating nobody is the status quo and is not held to the rules.",
             )
         )
     m.fig("guardrails", "Rule × policy: posterior probability and pass/fail.")
+
+
+def _rule_cell(g: GuardrailResult) -> str:
+    """``12% **FAIL**``, with the worst level of a group rule: ``12% **FAIL** (EMEA)``."""
+    text = f"{pct(g.probability)} {_ok(g.passes)}"
+    return text + (f" ({g.worst_level})" if g.worst_level else "")
 
 
 def _value_formula(m: MemoContext) -> str:
@@ -543,9 +563,202 @@ def comparison(m: MemoContext) -> None:
     m.fig("region_comparison", f"P(row {f}'s effect > column {f}'s effect).")
 
 
+def _quantity(m: MemoContext, outcome: str | None) -> tuple[str, Callable[[float | None], str]]:
+    """Column name and number format of a per-customer quantity: net value or an outcome."""
+    if outcome is None:
+        return "Net value per customer", lambda x: usd(x, 2)
+    info = m.s.outcomes[outcome]
+    return m.label(outcome), lambda x: effect_text(x, info)
+
+
+def _estimate(fmt: Callable[[float | None], str], e: GroupEffect) -> str:
+    return f"{fmt(e.mean)} ({fmt(e.lower)} to {fmt(e.upper)})"
+
+
+def fairness(m: MemoContext) -> None:
+    s = m.s
+    fair = s.fairness
+    m.add(Heading("8. Fairness across groups"))
+    if not fair.factors:
+        m.add(
+            Paragraph("No fairness factors are listed in the card ([decision].fairness_factors).")
+        )
+        return
+    treating = [p for p in s.policies if p != TREAT_NONE]
+    focus = m.focus if m.focus in s.policies else None
+    names = " and ".join(f.replace("_", " ") for f in fair.factors)
+    m.add(
+        Paragraph(
+            f"Does a policy favour or penalise some groups? By {names}: the **effect of a policy "
+            "in a group** is its average effect per eligible customer of the group at launch, "
+            "untreated customers counting 0, so a policy that leaves a group out keeps it at the "
+            "status quo; under *Treat all* it is the group's effect if everyone in it is treated. "
+            "The **treated share** is the share of the group's eligible customers a policy "
+            f"treats. Posterior means with {m.ci} credible intervals; net value in dollars per "
+            "customer over the horizon, other outcomes per assigned customer in their unit."
+        )
+    )
+    for factor in fair.factors:
+        title = factor.replace("_", " ")
+        rows = [e for e in fair.effects if e.factor == factor]
+        levels = list(dict.fromkeys(e.level for e in rows))
+        outcomes = list(dict.fromkeys(e.outcome for e in rows))
+        get = {(e.level, e.policy, e.outcome): e for e in rows}
+        m.add(Heading(f"By {title}", level=3))
+        value_name, value_fmt = _quantity(m, None)
+        header = [
+            title.capitalize(),
+            "Share of launch",
+            f"{value_name} if all treated",
+            "P(> 0)",
+            *[f"{m.pname(p)}: treated" for p in treating if p != TREAT_ALL],
+        ]
+        body = []
+        for lv in levels:
+            e_all = get.get((lv, TREAT_ALL, None))
+            body.append(
+                [
+                    lv,
+                    pct(e_all.share) if e_all else "n/a",
+                    _estimate(value_fmt, e_all) if e_all else "n/a",
+                    pct(e_all.prob_positive) if e_all else "n/a",
+                    *[
+                        pct(get[(lv, p, None)].treated_share) if (lv, p, None) in get else "n/a"
+                        for p in treating
+                        if p != TREAT_ALL
+                    ],
+                ]
+            )
+        m.add(
+            Table(
+                header,
+                body,
+                caption=f"Net value per customer of each {title} if everyone in it is treated "
+                f"(Treat all; {m.ci} interval), and the share of its eligible customers each "
+                "policy treats.",
+            )
+        )
+        if focus is not None:
+            cols = [_quantity(m, o) for o in outcomes]
+            m.add(
+                Table(
+                    [
+                        title.capitalize(),
+                        "Treated share",
+                        *[f"{n} ({m.ci} interval)" for n, _ in cols],
+                    ],
+                    [
+                        [
+                            lv,
+                            pct(get[(lv, focus, None)].treated_share),
+                            *[
+                                _estimate(fmt, get[(lv, focus, o)])
+                                if (lv, focus, o) in get
+                                else "n/a"
+                                for o, (_, fmt) in zip(outcomes, cols, strict=True)
+                            ],
+                        ]
+                        for lv in levels
+                        if (lv, focus, None) in get
+                    ],
+                    caption=f"Under {m.pname(focus)}: effect per eligible customer of each "
+                    f"{title} (untreated customers count 0).",
+                )
+            )
+    left_out_groups(m)
+    group_rules(m)
+
+
+def left_out_groups(m: MemoContext) -> None:
+    fair = m.s.fairness
+    m.add(Heading("Groups left out", level=3))
+    if not fair.left_out:
+        m.add(Paragraph("Every policy treats some customers in every group."))
+        return
+    m.add(
+        Bullets(
+            [
+                f"**{m.pname(g.policy)}** leaves out {g.factor.replace('_', ' ')} **{g.level}** "
+                f"({pct(g.share)} of customers): {g.reason}."
+                for g in fair.left_out
+            ]
+        )
+    )
+
+
+def group_rules(m: MemoContext) -> None:
+    s = m.s
+    if not s.group_rules:
+        return
+    m.add(Heading("Group rules", level=3))
+    policies = [p for p in s.policies if p != TREAT_NONE]
+    for rule in dict.fromkeys(g.rule for g in s.group_rules):
+        rows = [g for g in s.group_rules if g.rule == rule]
+        head = next(g for g in s.guardrails if g.rule == rule)
+        factor = rows[0].factor.replace("_", " ")
+        definition = head.definition[:1].upper() + head.definition[1:]
+        text = f"**{rule}**: {head.description.rstrip('.')}."
+        if head.description != head.definition:
+            text += f" Estimand and event: {definition}."
+        m.add(Paragraph(text))
+        levels = list(dict.fromkeys(g.level for g in rows))
+        get = {(g.level, g.policy): g for g in rows}
+
+        m.add(
+            Table(
+                [factor.capitalize(), *[m.pname(p) for p in policies]],
+                [[lv, *[_level_cell(get.get((lv, p))) for p in policies]] for lv in levels],
+                caption=f"Posterior probability of the rule's event in each {factor} "
+                f"({'≤' if head.comparison == '<=' else '≥'} {pct(head.threshold)} needed in "
+                f"every {factor}); (worst) marks the level that decides the rule for the "
+                "policy. A level is not held when it has no customers, or, for a rule per "
+                "treated customer, when the policy treats nobody in it.",
+            )
+        )
+    free = s.policies.get(OPTIMAL_WITHOUT_GROUP_RULES)
+    if free is not None and OPTIMAL in s.policies:
+        opt = s.policies[OPTIMAL]
+        fails = [
+            _failure_text(g)
+            for g in s.guardrails
+            if g.policy == OPTIMAL_WITHOUT_GROUP_RULES and not g.passes
+        ]
+        m.add(
+            Paragraph(
+                f"**The group rules change the optimal targeting.** Without them it would treat "
+                f"{pct(free.treated_share)} of customers for an expected launch value of "
+                f"{usd(free.expected_value)}, against {usd(opt.expected_value)} with them: the "
+                f"rules cost {usd(free.expected_value - opt.expected_value)} in expectation. "
+                "That policy fails " + "; ".join(fails or ["a rule"]) + "."
+            )
+        )
+    elif OPTIMAL in s.policies:
+        m.add(
+            Paragraph(
+                "The group rules do not change the optimal targeting: the best policy under the "
+                "rules on totals passes them as it stands."
+            )
+        )
+
+
+def _level_cell(g: GroupRuleLevel | None) -> str:
+    """``4% **FAIL** (worst)``; ``not held`` for a level the rule does not apply to."""
+    if g is None:
+        return ""
+    if not g.held:
+        return "not held"
+    return f"{pct(g.probability)} {_ok(g.passes)}" + (" (worst)" if g.worst else "")
+
+
+def _failure_text(g: GuardrailResult) -> str:
+    where = f"{g.factor.replace('_', ' ')} {g.worst_level}: " if g.factor and g.worst_level else ""
+    need = "≤" if g.comparison == "<=" else "≥"
+    return f"**{g.rule}** ({where}P = {pct(g.probability)}, needs {need} {pct(g.threshold)})"
+
+
 def recommendation(m: MemoContext) -> None:
     s, rec = m.s, m.s.recommendation
-    m.add(Heading("8. Recommendation"))
+    m.add(Heading("9. Recommendation"))
     word = rec.decision + (f": {m.pname(rec.policy)}" if rec.policy else "")
     m.add(Callout(f"**{word}.**", "bad" if rec.blocked else ("good" if rec.launch else "warn")))
     m.add(Bullets(list(rec.reasons)))
@@ -571,7 +784,7 @@ def recommendation(m: MemoContext) -> None:
 
 
 def rollout(m: MemoContext) -> None:
-    m.add(Heading("9. Rollout conditions"))
+    m.add(Heading("10. Rollout conditions"))
     mon = m.card.monitoring if m.card is not None else None
     items = []
     if mon is not None and mon.holdout_share:
@@ -723,6 +936,7 @@ SECTIONS: tuple[Callable[[MemoContext], None], ...] = (
     guardrails,
     economics,
     heterogeneity,
+    fairness,
     recommendation,
     rollout,
     assumptions,

@@ -17,7 +17,7 @@ import xarray as xr
 
 from bayesdecide.card import ModelCard
 from bayesdecide.decide import Decision, factor_level_effects
-from bayesdecide.decide.policies import OPTIMAL
+from bayesdecide.decide.policies import OPTIMAL, OPTIMAL_WITHOUT_GROUP_RULES
 from bayesdecide.run.summary import (
     SCHEMA_VERSION,
     AssumptionInfo,
@@ -29,8 +29,12 @@ from bayesdecide.run.summary import (
     DataInfo,
     EffectSummary,
     ExperimentInfo,
+    Fairness,
+    GroupEffect,
+    GroupRuleLevel,
     GuardrailResult,
     HierarchyInfo,
+    LeftOutGroup,
     LevelEffect,
     LevelValue,
     Lineage,
@@ -55,6 +59,11 @@ def _record(cls: type, row: Mapping[str, Any], **extra: Any) -> Any:
     return cls(**values)
 
 
+def _label(value: Any) -> str | None:
+    """A label cell of a table: ``None`` for a missing one (pandas reads ``None`` as NaN)."""
+    return None if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+
+
 def _effects(decision: Decision, fit: Any, tables: Tables) -> dict[str, EffectSummary]:
     from bayesdecide.data.effects import average_effect
 
@@ -75,13 +84,17 @@ def _effects(decision: Decision, fit: Any, tables: Tables) -> dict[str, EffectSu
 def _policies(decision: Decision, tables: Tables) -> dict[str, PolicySummary]:
     table = decision.policy_table()
     tables["policies"] = table
-    text = {p.name: p for p in decision.named_policies}
+    text = {p.name: p.description for p in decision.named_policies}
+    text[OPTIMAL_WITHOUT_GROUP_RULES] = (
+        "the Bayes-optimal targeting under the rules on totals only (the group rules left out), "
+        "reported to show what the group rules change"
+    )
     return {
         str(p): _record(
             PolicySummary,
             row,
             label=decision.labels[p],
-            description=text[p].description if p in text else "",
+            description=text.get(p, ""),
         )
         for p, row in table.iterrows()
     }
@@ -90,7 +103,44 @@ def _policies(decision: Decision, tables: Tables) -> dict[str, PolicySummary]:
 def _guardrails(decision: Decision, tables: Tables) -> list[GuardrailResult]:
     table = decision.guardrail_table()
     tables["guardrails"] = table
-    return [_record(GuardrailResult, row) for row in table.to_dict("records")]
+    return [
+        _record(
+            GuardrailResult,
+            row,
+            factor=_label(row["factor"]),
+            worst_level=_label(row["worst_level"]),
+        )
+        for row in table.to_dict("records")
+    ]
+
+
+def _group_rules(decision: Decision, tables: Tables) -> list[GroupRuleLevel]:
+    table = decision.group_rule_table()
+    tables["group_rules"] = table
+    return [_record(GroupRuleLevel, row) for row in table.to_dict("records")]
+
+
+def _fairness(card: ModelCard, decision: Decision, tables: Tables) -> Fairness:
+    factors = list(card.fairness_factors)
+    effects = [decision.group_effects(f) for f in factors]
+    left = [decision.left_out(f) for f in factors]
+    if factors:
+        tables["group_effects"] = pd.concat(effects, ignore_index=True)
+        tables["left_out"] = pd.concat(left, ignore_index=True)
+    return Fairness(
+        factors=factors,
+        effects=[
+            _record(GroupEffect, r, outcome=_label(r["outcome"]))
+            for t in effects
+            for r in t.to_dict("records")
+        ],
+        left_out=[
+            _record(LeftOutGroup, r, rules=list(r["rules"]))
+            for t in left
+            for r in t.to_dict("records")
+        ],
+        group_rules_bind=decision.group_rules_bind,
+    )
 
 
 def describe_cells(cells: Sequence[str], tau: xr.DataArray, share: xr.DataArray) -> str:
@@ -308,12 +358,14 @@ def build_summary(
         effects=effects,
         policies=_policies(decision, tables),
         guardrails=_guardrails(decision, tables),
+        group_rules=_group_rules(decision, tables),
         recommendation=decision.recommendation,
         optimal=_optimal(decision),
         break_even=break_even,
         sensitivity=_sensitivity(decision, break_even, tables),
         heterogeneity=heterogeneity,
         comparison=_comparison(card, decision, tables),
+        fairness=_fairness(card, decision, tables),
         value_of_information=_value_of_information(decision, tables, warn),
         diagnostics=dict(fit.diagnostics),
         checks=checks_summary(decision, card.checks, tables),

@@ -29,7 +29,7 @@ from bayesdecide.decide.checks import CheckResult, CheckThresholds
 from bayesdecide.decide.recommend import Recommendation
 from bayesdecide.errors import RunFolderError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def doc(text: str, default: Any = dataclasses.MISSING) -> Any:
@@ -153,6 +153,94 @@ class GuardrailResult:
     threshold: float = doc("what the rule needs")
     comparison: str = doc("'>=' (at least) or '<=' (at most)")
     passes: bool = doc("whether the rule passes")
+    definition: str = doc(
+        "the rule generated from its parameters: the estimand, the event and what it needs"
+    )
+    factor: str | None = doc("a group rule's factor (held for every level); null otherwise")
+    worst_level: str | None = doc(
+        "a group rule's worst level for this policy (its probability is the rule's); null when "
+        "no level is held or for a rule on totals"
+    )
+
+
+@dataclass(frozen=True)
+class GroupRuleLevel:
+    """One level of a group rule's factor, for one policy."""
+
+    rule: str = doc("rule name")
+    factor: str = doc("the factor the rule is held over")
+    policy: str = doc("policy id")
+    level: str = doc("the level")
+    share: float = doc("the level's share of the launch population")
+    treated_share: float = doc("share of the level's eligible customers the policy treats")
+    mean: float | None = doc(
+        "posterior mean of the bounded quantity: the level's effect in the rule's unit (outcome "
+        "unit, or dollars of net value) per eligible or per treated customer of the level, minus "
+        "the overall one for a gap rule; null when the level is not held"
+    )
+    lower: float | None = doc("interval lower end of the quantity")
+    upper: float | None = doc("interval upper end of the quantity")
+    probability: float | None = doc(
+        "posterior probability of the rule's event in this level (marginal, for a fairness "
+        "floor); null when not held"
+    )
+    threshold: float = doc("what the rule needs")
+    comparison: str = doc("'>=' (at least) or '<=' (at most)")
+    held: bool = doc(
+        "whether the level is held to the rule (not: no customers, or none treated "
+        "under a per-treated rule)"
+    )
+    passes: bool = doc("whether the level's probability meets the threshold (true when not held)")
+    worst: bool = doc("whether this is the policy's worst level")
+
+
+@dataclass(frozen=True)
+class GroupEffect:
+    """Effect of one policy per eligible customer of one level of a factor."""
+
+    factor: str = doc("the factor")
+    level: str = doc("the level")
+    policy: str = doc("policy id (treat_all: the level's effect if everyone in it is treated)")
+    outcome: str | None = doc("the outcome (its unit); null: net value per customer, dollars")
+    share: float = doc("the level's share of the launch population")
+    treated_share: float = doc("share of the level's eligible customers the policy treats")
+    mean: float | None = doc(
+        "posterior mean effect per eligible customer of the level (untreated customers count 0)"
+    )
+    lower: float | None = doc("interval lower end")
+    upper: float | None = doc("interval upper end")
+    prob_positive: float | None = doc("P(effect > 0)")
+
+
+@dataclass(frozen=True)
+class LeftOutGroup:
+    """A level of a factor that a policy treats nobody in, and why."""
+
+    policy: str = doc("policy id")
+    factor: str = doc("the factor")
+    level: str = doc("the level left out")
+    share: float = doc("the level's share of the launch population")
+    cause: str = doc(
+        "'policy' (its rule or cell list), 'value' (no positive expected value there), 'rule' "
+        "(treating it breaks a rule) or 'search' (missed by the heuristic search)"
+    )
+    reason: str = doc("why, in words, with the rule's probability where a rule excludes it")
+    rules: list[str] = doc("the rules that exclude it (cause 'rule')")
+
+
+@dataclass(frozen=True)
+class Fairness:
+    """Effects, treated shares and groups left out, by the levels of the fairness factors."""
+
+    factors: list[str] = doc("the factors reported (card [decision].fairness_factors)")
+    effects: list[GroupEffect] = doc(
+        "level x policy x quantity: net value and every outcome a group rule bounds"
+    )
+    left_out: list[LeftOutGroup] = doc("levels each policy treats nobody in, and why")
+    group_rules_bind: bool = doc(
+        "whether the group rules changed the optimal targeting (then the policy "
+        "optimal_without_group_rules is reported beside it)"
+    )
 
 
 @dataclass(frozen=True)
@@ -324,12 +412,14 @@ class RunSummary:
     effects: dict[str, EffectSummary] = doc("outcome -> all-customer effect")
     policies: dict[str, PolicySummary] = doc("policy id -> launch value")
     guardrails: list[GuardrailResult] = doc("rule x policy results")
+    group_rules: list[GroupRuleLevel] = doc("group rule x policy x level results")
     recommendation: Recommendation = doc("the rule's recommendation")
     optimal: OptimalPolicy | None = doc("the optimal targeting; null when not evaluated")
     break_even: dict[str, BreakEven] = doc("assumption -> break-even")
     sensitivity: dict[str, Sensitivity] = doc("assumption -> launch value over a grid")
     heterogeneity: dict[str, list[LevelEffect]] = doc("factor -> primary effect per level")
     comparison: Comparison | None = doc("comparison of the compare factor's levels")
+    fairness: Fairness = doc("effects and treated shares by group, groups left out and why")
     value_of_information: ValueOfInformation | None = doc("EVPI; null when not computed")
     diagnostics: dict[str, Any] = doc("the fit's sampler diagnostics")
     checks: ChecksSummary = doc("data and sampler checks")

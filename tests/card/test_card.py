@@ -44,6 +44,7 @@ def test_retention_card_builds_the_seed_spec():
         "Large downside risk",
         "Support load",
         "Annoyance",
+        "Renewal by region",
     ]
     assert len(card.risks) == 5 and card.monitoring.cadence == "weekly"
     for col in spec.columns:
@@ -179,11 +180,80 @@ def test_rule_keys_depend_on_type(raw):
     msg = _err(bad)
     assert "rules[0].loss" in msg and "value_positive" in msg
     bad = copy.deepcopy(raw)
-    del bad["rules"][2]["outcome"]
-    assert "missing required key 'rules[2].outcome'" in _err(bad)
+    del bad["rules"][1]["loss"]
+    assert "missing required key 'rules[1].loss'" in _err(bad)
     bad = copy.deepcopy(raw)
     bad["rules"][2]["outcome"] = "tickets"
     assert "rules[2].outcome" in _err(bad)
+
+
+REGION_RULE = {
+    "name": "Renewal by segment",
+    "type": "effect_bound",
+    "outcome": "renewed",
+    "for_each": "segment",
+    "lower": -0.01,
+    "min_prob": 0.9,
+}
+
+
+def _with_rule(raw: dict, **changes) -> dict:
+    out = copy.deepcopy(raw)
+    rule = {**REGION_RULE, **changes}
+    out["rules"] = [*out["rules"], {k: v for k, v in rule.items() if v is not None}]
+    return out
+
+
+def test_group_rules_load_and_are_checked(raw):
+    card = card_from_dict(_with_rule(raw, per="treated"))
+    g = card.guardrails()[-1]
+    assert (g.for_each, g.outcome, g.lower, g.upper, g.per) == (
+        "segment",
+        "renewed",
+        -0.01,
+        None,
+        "treated",
+    )
+    assert "for every segment" in g.describe()
+    assert "per treated customer of the segment" in g.describe()
+    # an unknown factor: did you mean, and the valid factors
+    msg = _err(_with_rule(raw, for_each="segmnet"))
+    assert "'rules[5].for_each' is 'segmnet'" in msg and "Did you mean 'segment'?" in msg
+    assert "['segment', 'region', 'risk_band']" in msg
+    # bounds the wrong way round
+    msg = _err(_with_rule(raw, lower=0.02, upper=0.01))
+    assert "'rules[5].lower' (0.02) is above 'rules[5].upper' (0.01)" in msg and "Swap" in msg
+    # a gap to the overall needs the levels it compares
+    msg = _err(_with_rule(raw, for_each=None, relative_to="overall"))
+    assert "'rules[5].relative_to' needs 'rules[5].for_each'" in msg
+    msg = _err(_with_rule(raw, relative_to="best"))
+    assert "rules[5].relative_to" in msg and "overall" in msg
+    # for_each is a key of effect_bound only
+    bad = copy.deepcopy(raw)
+    bad["rules"][0]["for_each"] = "segment"
+    msg = _err(bad)
+    assert "'rules[0].for_each' does not apply to type = 'value_positive'" in msg
+    # an effect_bound without an outcome bounds net value per customer (dollars)
+    gap = card_from_dict(_with_rule(raw, outcome=None, lower=-5.0, relative_to="overall"))
+    g = gap.guardrails()[-1]
+    assert g.outcome is None and g.relative_to == "overall"
+    assert (
+        "net value (dollars)" in g.describe()
+        and "minus that per eligible customer overall" in g.describe()
+    )
+
+
+def test_fairness_factors(raw):
+    assert load_card(RETENTION).fairness_factors == ("region", "segment")
+    bare = copy.deepcopy(raw)
+    bare["decision"].pop("fairness_factors", None)
+    assert card_from_dict(bare).fairness_factors == ("segment", "region", "risk_band")
+    bad = copy.deepcopy(raw)
+    bad["decision"]["fairness_factors"] = ["region", "segmnet"]
+    msg = _err(bad)
+    assert "'decision.fairness_factors[1]' is 'segmnet'" in msg and "Did you mean 'segment'?" in msg
+    bad["decision"]["fairness_factors"] = ["region", "region"]
+    assert "lists ['region'] twice" in _err(bad)
 
 
 def test_priors_and_decision_tables(raw):

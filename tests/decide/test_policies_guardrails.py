@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from bayesdecide.decide import (
@@ -96,7 +97,20 @@ def test_guardrail_probabilities_by_hand(tiny):
     assert t.loc[("fair", "treat_all"), "probability"] == pytest.approx(0.5)
     # a_only only treats North: a >= 0 in 3 of 4 draws
     assert t.loc[("fair", "a_only"), "probability"] == pytest.approx(0.75)
-    assert list(t.columns) == ["description", "probability", "threshold", "comparison", "passes"]
+    assert list(t.columns) == [
+        "description",
+        "probability",
+        "threshold",
+        "comparison",
+        "passes",
+        "definition",
+        "factor",
+        "worst_level",
+    ]
+    # the fairness floor is a group rule: a_only's worst (only) treated region is North
+    assert t.loc[("fair", "a_only"), "worst_level"] == "North"
+    assert t.loc[("fair", "treat_all"), "factor"] == "region"
+    assert pd.isna(t.loc[("pos", "treat_all"), "worst_level"])
 
 
 def test_guardrail_dicts():

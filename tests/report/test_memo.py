@@ -5,9 +5,10 @@ from __future__ import annotations
 import dataclasses
 from html.parser import HTMLParser
 
+import numpy as np
 import pytest
 
-from bayesdecide.card import load_card
+from bayesdecide.card import card_from_dict, load_card
 from bayesdecide.decide.checks import CheckResult
 from bayesdecide.decide.recommend import BLOCKED, Recommendation
 from bayesdecide.report.document import Document, Paragraph, Table, inline_html, to_markdown
@@ -16,7 +17,7 @@ from bayesdecide.run.pipeline import describe_data
 from bayesdecide.run.summarize import build_summary
 from bayesdecide.run.summary import OutcomeInfo, RunInfo, read_summary
 
-from ..fakes import RETENTION_CARD
+from ..fakes import RETENTION_CARD, FakeFit
 
 SECTIONS = [
     "1. Decision",
@@ -26,8 +27,9 @@ SECTIONS = [
     "5. Guardrails",
     "6. Economics",
     "7. Heterogeneity",
-    "8. Recommendation",
-    "9. Rollout conditions",
+    "8. Fairness across groups",
+    "9. Recommendation",
+    "10. Rollout conditions",
     "Appendix",
 ]
 
@@ -47,6 +49,101 @@ def summary(card, fake_fit, retention_cells):
 
 def _md(summary, card=None) -> str:
     return to_markdown(build_memo(summary, card))
+
+
+def _summary(card, fit, cells):
+    decision = card.decide(fit, cells=cells)
+    run = RunInfo("r-1", "2026-01-01T00:00:00", True, 0.1, 200, 300, 2, 1, 0.9, "nutpie")
+    return build_summary(card, fit, decision, run, describe_data(card, cells))[0]
+
+
+def _section(md: str, start: str, end: str) -> str:
+    return md[md.index(f"## {start}") : md.index(f"## {end}")]
+
+
+def test_fairness_section(summary, card):
+    md = _md(summary, card)
+    fair = _section(md, "8. Fairness across groups", "9. Recommendation")
+    # the estimand, stated
+    assert "average effect per eligible customer of the group at launch" in fair
+    assert "untreated customers counting 0" in fair
+    # effects and treated shares by region and by segment (the card's fairness factors)
+    assert "### By region" in fair and "### By segment" in fair and "### By risk band" not in fair
+    americas = next(
+        e
+        for e in summary.fairness.effects
+        if e.level == "Americas" and e.outcome is None and e.policy == "treat_all"
+    )
+    assert (
+        f"| Americas | {pct(americas.share)} | {usd(americas.mean, 2)} ({usd(americas.lower, 2)} to {usd(americas.upper, 2)})"
+        in fair
+    )
+    assert "| Enterprise | 12% |" in fair and "Treat Enterprise: treated" in fair
+    # which groups each policy leaves out, and why
+    assert (
+        "**Treat Enterprise** leaves out segment **SMB** (58% of customers): its rule (segment in "
+        "[Enterprise]) treats no segment SMB cell." in fair
+    )
+    # the group rule: levels x probabilities per policy, worst level marked; it does not bind
+    assert "**Renewal by region**" in fair and "per treated customer of the region" in fair
+    assert "(worst)" in fair
+    assert "The group rules do not change the optimal targeting" in fair
+    assert not summary.fairness.group_rules_bind
+    # the guardrails table names the worst region of the group rule
+    guard = _section(md, "5. Guardrails", "6. Economics")
+    worst = next(
+        g for g in summary.guardrails if g.rule == "Renewal by region" and g.policy == "optimal"
+    )
+    assert worst.worst_level in {"Americas", "EMEA", "APAC"}
+    assert f"{pct(worst.probability)} pass ({worst.worst_level})" in guard
+
+
+def test_memo_names_the_region_a_group_rule_protects(card, fake_fit, retention_cells):
+    """Issue 17, item 4, through the memo: hand-built draws (the fake fit's, with every EMEA
+    cell's renewal effect set to -3 pp and nothing else changed, so net value is untouched) make
+    the value-optimal targeting harm EMEA. Without the card's 'Renewal by region' rule it is
+    recommended; with it the recommendation moves to the constrained optimum, and the memo says
+    which region and probability caused that."""
+    tau = fake_fit.tau.copy()
+    emea = tau["region"].values == "EMEA"
+    noise = np.random.default_rng(7).normal(0.0, 0.005, tau.sel(outcome="renewed").shape)
+    renewed = np.where(emea, -0.03 + noise, tau.sel(outcome="renewed").values)
+    tau.loc[{"outcome": "renewed"}] = renewed
+    harmed = FakeFit(fake_fit.effects, tau, fake_fit.cell_share, fake_fit.diagnostics)
+
+    raw = card.to_dict()
+    raw["rules"] = [r for r in raw["rules"] if r["name"] != "Renewal by region"]
+    without = _summary(card_from_dict(raw), harmed, retention_cells)
+    with_rule = _summary(card, harmed, retention_cells)
+
+    assert without.recommendation.policy == with_rule.recommendation.policy == "optimal"
+    assert any("EMEA" in c for c in without.optimal.cells)
+    assert not any("EMEA" in c for c in with_rule.optimal.cells)
+    assert with_rule.fairness.group_rules_bind
+    free = with_rule.policies["optimal_without_group_rules"]
+    assert free.expected_value == pytest.approx(without.policies["optimal"].expected_value)
+
+    md = _md(with_rule, card)
+    fail = next(
+        g
+        for g in with_rule.guardrails
+        if g.policy == "optimal_without_group_rules" and g.rule == "Renewal by region"
+    )
+    assert fail.worst_level == "EMEA" and not fail.passes
+    why = f"Renewal by region (region EMEA: P = {fail.probability:.0%}, needs ≥ 90%)"
+    # the recommendation says it ...
+    rec = _section(md, "9. Recommendation", "10. Rollout conditions")
+    assert (
+        "'Optimal targeting without group rules' has a higher expected value" in rec and why in rec
+    )
+    # ... and the fairness section shows the region, its probability and the price of the rule
+    fair = _section(md, "8. Fairness across groups", "9. Recommendation")
+    assert "**The group rules change the optimal targeting.**" in fair
+    assert f"**Renewal by region** (region EMEA: P = {pct(fail.probability)}, needs ≥ 90%)" in fair
+    price = free.expected_value - with_rule.policies["optimal"].expected_value
+    assert f"the rules cost {usd(price)} in expectation" in fair
+    assert "**Optimal targeting** leaves out region **EMEA**" in fair
+    assert "would fail Renewal by region (region EMEA: P = 0%, needs ≥ 90%)" in fair
 
 
 def test_formatting():
