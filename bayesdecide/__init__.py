@@ -1,6 +1,6 @@
 """bayesdecide: hierarchical Bayesian treatment effects from randomized experiments, turned into decisions."""
 
-from bayesdecide.data import CellStats, cell_stats
+from bayesdecide.data import CellStats, cell_stats, data_fingerprint
 from bayesdecide.data.adjust import AdjustedEffect, ols_effect
 from bayesdecide.data.effects import average_effect, cell_effects
 from bayesdecide.data.spec import ExperimentSpec, Outcome, OutcomeKind, retention_spec
@@ -59,6 +59,7 @@ __all__ = [
     "average_effect",
     "cell_effects",
     "cell_stats",
+    "data_fingerprint",
     "ols_effect",
     "BayesDecideError",
     "DataValidationError",

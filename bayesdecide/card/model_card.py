@@ -151,6 +151,11 @@ class ModelCard:
             groups=self.factors,
             covariates=exp.covariates,
             unit_id=exp.unit_id,
+            levels={
+                f: tuple(self.features[f].levels)
+                for f in self.factors
+                if f in self.features and self.features[f].levels
+            },
         )
 
     @property

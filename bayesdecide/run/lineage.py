@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import platform
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from bayesdecide._json import to_jsonable
 from bayesdecide.card import ModelCard
-from bayesdecide.data import CellStats
 
 
 def git_commit() -> str | None:
@@ -43,16 +38,6 @@ def versions() -> dict[str, str]:
         except md.PackageNotFoundError:
             out[pkg] = "not installed"
     return out
-
-
-def cells_fingerprint(cells: CellStats) -> str:
-    """SHA-256 of the cell statistics (counts and sums): identifies the data that was fitted."""
-    h = hashlib.sha256()
-    ds = cells.ds
-    h.update(json.dumps([str(c) for c in ds["cell"].values]).encode())
-    for name in ("n", "sum_y", "sum_yy", "sum_x", "sum_xx", "sum_xy"):
-        h.update(np.ascontiguousarray(ds[name].values, dtype=np.float64).tobytes())
-    return h.hexdigest()
 
 
 def lineage(
@@ -88,4 +73,4 @@ def lineage(
     )
 
 
-__all__ = ["cells_fingerprint", "git_commit", "lineage", "versions"]
+__all__ = ["git_commit", "lineage", "versions"]

@@ -30,7 +30,7 @@ import numpy as np
 from bayesdecide.card import ModelCard, load_card
 from bayesdecide.data import CellStats
 from bayesdecide.run.folders import check_parent, interrupt_guard, staged_folder
-from bayesdecide.run.lineage import cells_fingerprint, lineage
+from bayesdecide.run.lineage import lineage
 from bayesdecide.run.render import (
     Progress,
     RunResult,
@@ -102,7 +102,7 @@ def describe_data(card: ModelCard, cells: CellStats) -> DataInfo:
             str(c) for c, k in zip(ds["cell"].values, arms_present, strict=True) if k < 2
         ],
         dropped=dict(cells.dropped),
-        fingerprint=cells_fingerprint(cells),
+        fingerprint=cells.fingerprint,
     )
 
 
