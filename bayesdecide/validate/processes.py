@@ -125,7 +125,7 @@ def simulate_plan_tiers(seed: int = 1, n: int = 150_000, treat_share: float = 0.
     Assignment ``T ~ Bernoulli(treat_share)``. Renewal probability
     ``p0 + T * lift`` with ``p0 = 0.45 + 0.35 e + shift_plan`` (0.45 to 0.88) and the lift additive
     on the probability scale, ``lift = lift_plan + lift_channel + lift_country + 0.10 (1 - e)``
-    (-0.05 to +0.19; the sum stays inside (0, 1), so nothing is clipped). Outcomes:
+    (-0.04 to +0.20; the renewal probability stays within 0.41-0.98, so nothing is clipped). Outcomes:
     ``gross_margin = renewed * m``; ``discount_cost = T * renewed * d_plan * m``;
     ``contact_cost = T * c_channel * c_plan * labour_country * G`` (``G ~ Gamma(16, 1/16)``);
     ``support_tickets ~ Poisson(lam0 * exp(T * g_channel))`` with
