@@ -391,7 +391,7 @@ def _diagnostics(fitted: Any) -> dict[str, float]:
 
 
 def _messages(caught: list[warnings.WarningMessage], limit: int = 3, width: int = 160) -> str:
-    distinct = list(dict.fromkeys(str(w.message).splitlines()[0][:width] for w in caught))
+    distinct = list(dict.fromkeys((str(w.message).splitlines() or [""])[0][:width] for w in caught))
     more = f" (+{len(distinct) - limit} more)" if len(distinct) > limit else ""
     return " | ".join(distinct[:limit]) + more
 

@@ -100,7 +100,7 @@ PLAN_TIER_OUTCOMES: tuple[Outcome, ...] = (
 
 
 def plan_tiers_spec() -> ExperimentSpec:
-    """Spec of :func:`simulate_plan_tiers` data: 6 outcomes, plan x channel x country, 2 covariates."""
+    """Spec of :func:`simulate_plan_tiers` data: 6 outcomes, plan x channel x country."""
     return ExperimentSpec(
         name="plan_tier_outreach",
         unit_id="account_id",
@@ -125,7 +125,8 @@ def simulate_plan_tiers(seed: int = 1, n: int = 150_000, treat_share: float = 0.
     Assignment ``T ~ Bernoulli(treat_share)``. Renewal probability
     ``p0 + T * lift`` with ``p0 = 0.45 + 0.35 e + shift_plan`` (0.45 to 0.88) and the lift additive
     on the probability scale, ``lift = lift_plan + lift_channel + lift_country + 0.10 (1 - e)``
-    (-0.04 to +0.20; the renewal probability stays within 0.41-0.98, so nothing is clipped). Outcomes:
+    (-0.04 to +0.20; the renewal probability stays within 0.41-0.98, so nothing is clipped).
+    Outcomes:
     ``gross_margin = renewed * m``; ``discount_cost = T * renewed * d_plan * m``;
     ``contact_cost = T * c_channel * c_plan * labour_country * G`` (``G ~ Gamma(16, 1/16)``);
     ``support_tickets ~ Poisson(lam0 * exp(T * g_channel))`` with
@@ -303,7 +304,7 @@ REGIONAL_OUTCOMES: tuple[Outcome, ...] = (
 
 
 def regional_coupon_spec() -> ExperimentSpec:
-    """Spec of :func:`simulate_regional_coupon` data: 4 outcomes, product x region x shopper type."""
+    """Spec of :func:`simulate_regional_coupon` data: 4 outcomes, product x region x type."""
     return ExperimentSpec(
         name="regional_coupon",
         unit_id="shopper_id",
@@ -349,8 +350,8 @@ def simulate_regional_coupon(
     ``contribution: margin_product * gmv effect - coupon_cost effect``. Metro's order-rate lift is
     -0.12 (others +0.08 to +0.16) and its coupon shrinks baskets, so its contribution effect is
     about -$8 per shopper against about +$0.3 to +$3.5 in the other regions (all shoppers: about
-    +$0.5; Electronics loses about $5, Fashion gains about $2.5). Defaults: 150,000 shoppers, 80 cells
-    (4 x 10 x 2); the smallest (Electronics x Delta x New) has about 90 shoppers.
+    +$0.5; Electronics loses about $5, Fashion gains about $2.5). Defaults: 150,000 shoppers,
+    80 cells (4 x 10 x 2); the smallest (Electronics x Delta x New) has about 90 shoppers.
 
     Parameters
     ----------
