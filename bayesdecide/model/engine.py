@@ -179,22 +179,10 @@ class MarginalModel:
         )
 
     def initial_point(self, seed: int) -> np.ndarray:
-        """A start for a chain: each spread at its prior median times ``exp(U(-1, 1))``, in the
-        sampler's coordinates."""
+        """A start for a chain: each log spread at its prior median, jittered by U(-1, 1)."""
         rng = np.random.default_rng([seed, 0x1417])
-        start = np.array([_median(self, p) for p in range(self.n_free)])
-        start = start * np.exp(rng.uniform(-1.0, 1.0, self.n_free))
-        return self.coordinates(start)
-
-    def spreads(self, x: np.ndarray) -> np.ndarray:
-        """Spreads (standardised units) from the sampler's coordinates ``x`` (..., P)."""
-        return np.where(
-            self.kp.signed == 1, np.abs(x), np.exp(np.where(self.kp.signed == 1, 0.0, x))
-        )
-
-    def coordinates(self, spreads: np.ndarray) -> np.ndarray:
-        """The sampler's coordinates of positive ``spreads`` (..., P) (inverse of :meth:`spreads`)."""
-        return np.where(self.kp.signed == 1, spreads, np.log(spreads))
+        centre = np.log(np.array([_median(self, p) for p in range(self.n_free)]))
+        return centre + rng.uniform(-1.0, 1.0, self.n_free)
 
     # ------------------------------------------------------------------ effects
     @property
