@@ -38,7 +38,7 @@ _dsyrk = types.ExternalFunction(
 _UPPER, _NOTRANS = 85, 78  # 'U', 'N'
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def cholesky_lower(a: np.ndarray) -> tuple[np.ndarray, bool]:
     """Lower Cholesky factor of the symmetric positive definite ``a`` (a new array; its strict
     upper triangle is zeroed) and whether ``a`` was positive definite."""
@@ -56,7 +56,7 @@ def cholesky_lower(a: np.ndarray) -> tuple[np.ndarray, bool]:
     return out, ints[1] == 0
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def inverse_from_cholesky(low: np.ndarray) -> np.ndarray:
     """``(L L')^-1`` from the lower factor ``L`` (a new, symmetric array)."""
     n = low.shape[0]
@@ -73,7 +73,7 @@ def inverse_from_cholesky(low: np.ndarray) -> np.ndarray:
     return out
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def subtract_gram(s: np.ndarray, c: np.ndarray) -> None:
     """``s -= c' c`` in place for symmetric ``s`` (n, n) and ``c`` (m, n), both C-contiguous."""
     n = s.shape[0]
@@ -108,7 +108,7 @@ def subtract_gram(s: np.ndarray, c: np.ndarray) -> None:
             s[i, j] = s[j, i]
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def log_det_from_cholesky(low: np.ndarray) -> float:
     total = 0.0
     for i in range(low.shape[0]):

@@ -49,17 +49,22 @@ _HALF_LOG_2PI = 0.5 * _LOG_2PI
 _LOG_2 = math.log(2.0)
 _LOG_PI = math.log(math.pi)
 
+# floating-point licences for the vector loops over cells: reassociation and fused multiply-add
+# (results stay deterministic), but never the assumption that values are finite, which would let
+# the compiler drop the checks for non-positive-definite blocks
+_FAST = {"reassoc", "contract", "nsz", "arcp"}
+
 # prior families of a spread (positive); the codes are used by bayesdecide.model.priors
 HALF_NORMAL, HALF_CAUCHY, EXPONENTIAL, HALF_STUDENT_T, GAMMA = range(1, 6)
 
 
 # ------------------------------------------------------------------------------ scalar helpers
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _student_t_const(nu: float) -> float:
     return math.lgamma(0.5 * (nu + 1.0)) - math.lgamma(0.5 * nu) - 0.5 * math.log(nu * math.pi)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def spread_logp(family: int, a: float, b: float, v: float) -> tuple[float, float]:
     """Log density of a positive prior at ``v`` and its derivative in ``v`` (PyMC's
     parameterisations: HalfNormal(sigma=a), HalfCauchy(beta=a), Exponential(lam=a),
@@ -83,7 +88,7 @@ def spread_logp(family: int, a: float, b: float, v: float) -> tuple[float, float
 
 
 # ------------------------------------------------------------------------- small dense blocks
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _chol_small(a: np.ndarray, out: np.ndarray) -> bool:
     """Lower Cholesky factor of the symmetric ``a`` (n x n) into ``out``; False if not PD."""
     n = a.shape[0]
@@ -105,7 +110,7 @@ def _chol_small(a: np.ndarray, out: np.ndarray) -> bool:
     return True
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _tri_inverse(low: np.ndarray, out: np.ndarray) -> None:
     """Inverse of a lower-triangular matrix into ``out`` (lower triangular)."""
     n = low.shape[0]
@@ -120,7 +125,7 @@ def _tri_inverse(low: np.ndarray, out: np.ndarray) -> None:
             out[i, j] = s / low[i, i]
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _inverse_from_tri_inverse(linv: np.ndarray, out: np.ndarray) -> None:
     """``out = linv' linv`` (the inverse of ``L L'`` given ``linv = L^-1``), symmetric."""
     n = linv.shape[0]
@@ -139,7 +144,7 @@ def _inverse_from_tri_inverse(linv: np.ndarray, out: np.ndarray) -> None:
 # cell last ("structure of arrays"), so every loop over cells is a contiguous vector loop.
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def packed_positions(k: int) -> np.ndarray:
     """(k, k) positions of the entries of a symmetric matrix in its packed lower triangle."""
     pos = np.empty((k, k), np.int64)
@@ -150,7 +155,7 @@ def packed_positions(k: int) -> np.ndarray:
     return pos
 
 
-@numba.njit(cache=True, nogil=True, fastmath=True)
+@numba.njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
 def _cell_blocks(y, V, mask, vcell):
     """``W_c = (V_c + diag(vcell))^-1`` per observed cell, packed (NP, C); ``W_c y_c`` (K, C);
     ``log|W_c^-1|`` (C,); and the data part of log p. ``y`` (K, C), ``V`` (NP, C) packed and
@@ -235,7 +240,7 @@ def _cell_blocks(y, V, mask, vcell):
     return w, wy, logdets, logp, ok
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _assemble(cell_pair_idx, combo, combo_pair_idx, term_blk, n_store, n_blocks, w, wy):
     """``A = X' W X`` as packed symmetric K x K blocks ``store`` (S, NP), one per pair of level
     blocks that share a cell, and ``b = X' W y`` per level block (NB, K).
@@ -272,7 +277,7 @@ def _assemble(cell_pair_idx, combo, combo_pair_idx, term_blk, n_store, n_blocks,
     return store, b
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _split(store, b, store_kind, store_a, store_b, n_sparse, n_rest_blocks, prec):
     """The blocks of ``M = Lambda^-1 + A`` for the block elimination: the sparse term's diagonal
     blocks ``d`` (L1, K, K), their coupling ``cpl`` (L1, NR, K*K) to the rest, the rest's dense
@@ -311,7 +316,7 @@ def _split(store, b, store_kind, store_a, store_b, n_sparse, n_rest_blocks, prec
     return d, cpl, r, b1, br
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _factor(d, cpl, r, b1, br):
     """Block Cholesky of ``M`` (from :func:`_split`).
 
@@ -363,7 +368,7 @@ def _factor(d, cpl, r, b1, br):
     return True, linv, cst, lr, m1, mr, logdet
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _solve_lower_lower_t(low, rhs):
     """Solve ``L L' x = rhs`` for lower-triangular ``L``."""
     n = rhs.shape[0]
@@ -382,7 +387,7 @@ def _solve_lower_lower_t(low, rhs):
     return out
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _variances(x, pidx, fixed_var, pidx_cell, fixed_var_cell):
     """Variances (T, K) of the level effects and of the cell deviations (K,) from ``x`` (the
     log spreads of the free parameters) and the fixed ones."""
@@ -399,7 +404,7 @@ def _variances(x, pidx, fixed_var, pidx_cell, fixed_var_cell):
     return var, vcell
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _spread_prior(x, fam, pa, pb, grad):
     """Log prior density of the spreads ``exp(x)`` plus the log-Jacobian ``x``; adds the
     gradient in ``x`` to ``grad``."""
@@ -412,7 +417,7 @@ def _spread_prior(x, fam, pa, pb, grad):
     return lp
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _precisions(var, blk_term):
     """Prior precision (1 / variance) of every level block (NB, K); ``blk_term`` gives each
     block's term."""
@@ -424,7 +429,7 @@ def _precisions(var, blk_term):
     return prec
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _system(var, vcell, layout, y, V, mask):
     """Everything up to the factorisation: per-cell blocks, ``A`` and ``b``, the factor of ``M``.
     ``layout`` is the tuple of :func:`bayesdecide.model.engine.layout_arrays`. Returns
@@ -444,7 +449,7 @@ def _system(var, vcell, layout, y, V, mask):
     return ok and fine, lpd, w, wy, logdets, store, b, linv, cst, lr, m1, mr, logdet_m
 
 
-@numba.njit(cache=True, nogil=True, fastmath=True)
+@numba.njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
 def log_density(x, layout, y, V, mask, pidx, fixed_var, pidx_cell, fixed_var_cell, fam, pa, pb):
     """Log posterior density of the log spreads ``x`` (every normalising constant included) and
     its gradient. ``layout`` and the data arrays come from
@@ -611,10 +616,12 @@ def log_density(x, layout, y, V, mask, pidx, fixed_var, pidx_cell, fixed_var_cel
         p = pidx_cell[i]
         if p >= 0:
             grad[p] += dcell[i] * 2.0 * vcell[i]
+    if not math.isfinite(lp) or not np.all(np.isfinite(grad)):
+        return -math.inf, np.zeros(x.shape[0])
     return lp, grad
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def draw_effects(
     x_draws, z_draws, term_blk_all, obs_row, layout, y, V, vinv, mask, pidx, fixed_var,
     pidx_cell, fixed_var_cell,
@@ -718,7 +725,7 @@ def draw_effects(
     return theta, u, loglik
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def vcell_positive(pidx_cell, fixed_var_cell):
     """Whether each outcome has a cell deviation (a free spread or a positive fixed one)."""
     out = np.zeros(pidx_cell.shape[0], np.bool_)

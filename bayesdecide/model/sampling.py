@@ -94,10 +94,17 @@ def sample_nutpie(
         from nutpie.compiled_pyfunc import from_pyfunc
 
         names = model.param_names
+        errors: list[BaseException] = []
 
         def make_logp():
             def logp(x: np.ndarray, **_: Any) -> tuple[float, np.ndarray]:
-                value, grad = model.logp(x)
+                # an exception raised into nutpie's worker threads poisons the sampler; keep the
+                # first, reject the point, and raise it once sampling has stopped
+                try:
+                    value, grad = model.logp(x)
+                except Exception as err:  # noqa: BLE001 - re-raised after sampling
+                    errors.append(err)
+                    return -np.inf, np.zeros(len(x))
                 return float(value), grad
 
             return logp
@@ -133,6 +140,8 @@ def sample_nutpie(
         target_accept=target_accept,
         **options,
     )
+    if errors:
+        raise errors[0]
     x = np.asarray(idata.posterior["log_spread"].values, dtype=float)
     if x.shape[0] < chains or _interrupted(x.shape[1], draws) or not np.all(np.isfinite(x)):
         raise KeyboardInterrupt("sampling was interrupted: the trace is incomplete")
