@@ -119,8 +119,12 @@ def main() -> None:
         )
     big = [r for r in rows if r["cells"] >= 540]
     if len(big) >= 2:
-        slope = np.polyfit(np.log([r["cells"] for r in big]), np.log([r["seconds"] for r in big]), 1)
-        print(f"growth exponent of time vs cells (540 up): {slope[0]:.2f} (target <= {TARGET_EXPONENT})")
+        slope = np.polyfit(
+            np.log([r["cells"] for r in big]), np.log([r["seconds"] for r in big]), 1
+        )
+        print(
+            f"growth exponent of time vs cells (540 up): {slope[0]:.2f} (target <= {TARGET_EXPONENT})"
+        )
     for r in rows:
         if r["cells"] == 4320:
             print(
