@@ -210,9 +210,9 @@ class ModelCard:
         :meth:`cells` of the card's data) with :meth:`fit_settings` (``overrides``: ``draws``,
         ``tune``, ``chains``, ``seed``, ``target_accept``, ``sampler``)."""
         from bayesdecide.model.fitting import fit
-        from bayesdecide.model.priors import Prior
+        from bayesdecide.model.priors import decode_priors
 
-        priors = {name: Prior.from_dict(p) for name, p in self.priors.items()} or None
+        priors = decode_priors(self.priors) or None
         return fit(
             self.cells() if cells is None else cells,
             self.spec,

@@ -116,12 +116,43 @@ def _hierarchy(card: ModelCard, src: str) -> None:
 
 
 def _priors(card: ModelCard, src: str) -> None:
+    """Prior names are the model's (``mu``, ``sigma_<factor>``, ``sigma_<f1>_x_<f2>``,
+    ``sigma_cell``); each is one table (every outcome) or one table per outcome; families and
+    parameters are checked as :class:`bayesdecide.model.priors.Prior` checks them."""
+    from bayesdecide.errors import SpecError
+    from bayesdecide.model.priors import Prior
+    from bayesdecide.model.terms import interaction_name
+
+    names = ["mu", *(f"sigma_{f}" for f in card.factors)]
+    names += [f"sigma_{interaction_name(m)}" for m in card.hierarchy.interactions]
+    names.append("sigma_cell")
+    outcomes = card.outcome_names
+    example = 'e.g. [priors.{}] family = "HalfNormal", sigma = 5.0 (natural units)'
     for name, prior in card.priors.items():
-        if not isinstance(prior, dict) or "family" not in prior:
+        if name not in names:
             raise CardError(
-                f"{src}: 'priors.{name}' must be a table with a family and its parameters, "
-                f'e.g. [priors.{name}] family = "HalfNormal", sigma = 0.5.'
+                f"{src}: 'priors.{name}' is not a prior of this model.{suggest(name, names)} "
+                f"Priors: {names}."
             )
+        if not isinstance(prior, dict):
+            raise CardError(f"{src}: 'priors.{name}' must be a table; {example.format(name)}.")
+        tables = {"": prior} if "family" in prior else prior
+        for outcome, table in tables.items():
+            where = f"priors.{name}" + (f".{outcome}" if outcome else "")
+            if outcome and outcome not in outcomes:
+                raise CardError(
+                    f"{src}: '{where}' names no outcome.{suggest(outcome, outcomes)} Outcomes: "
+                    f"{outcomes}."
+                )
+            if not isinstance(table, dict) or "family" not in table:
+                raise CardError(
+                    f"{src}: '{where}' must be a table with a family and its parameters; "
+                    f"{example.format(name)}."
+                )
+            try:
+                Prior.from_dict(table)
+            except SpecError as err:
+                raise CardError(f"{src}: '{where}': {err}") from None
 
 
 def _value(card: ModelCard, src: str) -> None:

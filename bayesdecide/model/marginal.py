@@ -43,6 +43,7 @@ from bayesdecide.model.linalg import (
     log_det_from_cholesky,
     subtract_gram,
 )
+from bayesdecide.model.priors import EXPONENTIAL, GAMMA, HALF_CAUCHY, HALF_NORMAL, HALF_STUDENT_T
 
 _LOG_2PI = math.log(2.0 * math.pi)
 _HALF_LOG_2PI = 0.5 * _LOG_2PI
@@ -54,8 +55,6 @@ _LOG_PI = math.log(math.pi)
 # the compiler drop the checks for non-positive-definite blocks
 _FAST = {"reassoc", "contract", "nsz", "arcp"}
 
-# prior families of a spread (positive); the codes are used by bayesdecide.model.priors
-HALF_NORMAL, HALF_CAUCHY, EXPONENTIAL, HALF_STUDENT_T, GAMMA = range(1, 6)
 
 
 # ------------------------------------------------------------------------------ scalar helpers
@@ -735,11 +734,6 @@ def vcell_positive(pidx_cell, fixed_var_cell):
 
 
 __all__ = [
-    "EXPONENTIAL",
-    "GAMMA",
-    "HALF_CAUCHY",
-    "HALF_NORMAL",
-    "HALF_STUDENT_T",
     "log_density",
     "spread_logp",
 ]

@@ -31,14 +31,10 @@ import numpy as np
 import pandas as pd
 
 from bayesdecide.errors import SpecError
-from bayesdecide.model.marginal import (
-    EXPONENTIAL,
-    GAMMA,
-    HALF_CAUCHY,
-    HALF_NORMAL,
-    HALF_STUDENT_T,
-)
 from bayesdecide.model.terms import INTERCEPT, Hierarchy
+
+# codes of the spread families in the marginal density's kernel (bayesdecide.model.marginal)
+HALF_NORMAL, HALF_CAUCHY, EXPONENTIAL, HALF_STUDENT_T, GAMMA = range(1, 6)
 
 LOCATION_FAMILIES = {"Normal": ("mu", "sigma")}
 POSITIVE_FAMILIES = {

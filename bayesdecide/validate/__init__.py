@@ -9,6 +9,7 @@ all-unit effect) with pass/fail against :data:`TARGETS`. ``leave_level_out`` fit
 written independently of the package's own generator, ``simulate_markets``.
 """
 
+from bayesdecide.validate.crossval import PIT_BOUNDS, cross_validate_levels
 from bayesdecide.validate.harness import (
     SEED_ATTR,
     SUMMARY_COLUMNS,
@@ -33,6 +34,7 @@ from bayesdecide.validate.processes import (
 from bayesdecide.validate.tables import format_levels, format_summary, markdown_table
 
 __all__ = [
+    "PIT_BOUNDS",
     "PROCESSES",
     "SEED_ATTR",
     "SUMMARY_COLUMNS",
@@ -45,6 +47,7 @@ __all__ = [
     "Targets",
     "add_checks",
     "calibration_table",
+    "cross_validate_levels",
     "estimand_weights",
     "format_levels",
     "format_summary",
