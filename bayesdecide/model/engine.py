@@ -152,13 +152,22 @@ class MarginalModel:
 
     # ------------------------------------------------------------------ density
     @property
-    def n_free(self) -> int:
-        """Number of sampled parameters (log spreads)."""
+    def n_spreads(self) -> int:
+        """Number of sampled spreads (their logs come first in the sampler's coordinates)."""
         return self.kp.n_free
 
     @property
+    def n_free(self) -> int:
+        """Number of sampled coordinates: log spreads, then (Student-t cell deviations) each
+        observed cell's log scale-mixture weight."""
+        return self.n_spreads + (len(self.inputs.obs_cells) if self.kp.nu > 0 else 0)
+
+    @property
     def param_names(self) -> list[str]:
-        return self.kp.names
+        names = list(self.kp.names)
+        if self.kp.nu > 0:
+            names += [f"cell_scale[{self.inputs.cells[c]}]" for c in self.inputs.obs_cells]
+        return names
 
     def logp(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         """Log posterior density of the log spreads ``x`` and its gradient (both exact)."""
@@ -176,12 +185,15 @@ class MarginalModel:
             kp.fam,
             kp.pa,
             kp.pb,
+            kp.nu,
+            self.n_spreads,
         )
 
     def initial_point(self, seed: int) -> np.ndarray:
         """A start for a chain: each log spread at its prior median, jittered by U(-1, 1)."""
         rng = np.random.default_rng([seed, 0x1417])
-        centre = np.log(np.array([_median(self, p) for p in range(self.n_free)]))
+        centre = np.log(np.array([_median(self, p) for p in range(self.n_spreads)]))
+        centre = np.concatenate([centre, np.zeros(self.n_free - self.n_spreads)])
         return centre + rng.uniform(-1.0, 1.0, self.n_free)
 
     # ------------------------------------------------------------------ effects
@@ -207,17 +219,22 @@ class MarginalModel:
         loglik = np.empty((n_chain, n_draw, len(self.inputs.obs_cells)))
         kp = self.kp
 
+        n_cells = len(h.cells)
+        nu = self.kp.nu
+
         def run(chain: int, start: int, stop: int) -> None:
-            z = np.stack(
-                [
-                    np.random.default_rng([seed, _EFFECT_STREAM, chain, d]).standard_normal(
-                        self.n_random
-                    )
-                    for d in range(start, stop)
-                ]
-            )
+            z = np.empty((stop - start, self.n_random))
+            lam = np.ones((stop - start, n_cells))
+            for i, d in enumerate(range(start, stop)):
+                rng = np.random.default_rng([seed, _EFFECT_STREAM, chain, d])
+                z[i] = rng.standard_normal(self.n_random)
+                if nu > 0:  # Student-t deviations: weights of cells without data from the prior
+                    lam[i] = 1.0 / rng.gamma(0.5 * nu, 2.0 / nu, n_cells)
+            if nu > 0:
+                lam[:, self.inputs.obs_cells] = np.exp(x[chain, start:stop, self.n_spreads :])
             out = draw_effects(
                 np.ascontiguousarray(x[chain, start:stop]),
+                lam,
                 z,
                 self._term_blk_all,
                 self.obs_row,
@@ -249,6 +266,8 @@ class MarginalModel:
         # mu's prior mean was taken out of the data: put it back
         theta += self.kp.mu_shift
         out: dict[str, np.ndarray] = {"theta": theta, "loglik": loglik}
+        if nu > 0:
+            out["cell_scale"] = np.exp(x[..., self.n_spreads :])
         for t, term in enumerate(h.terms):
             first = int(np.flatnonzero(blk_term == t)[0])
             levels = u[:, :, first : first + int(self.n_levels[t])]
@@ -256,7 +275,7 @@ class MarginalModel:
         return out
 
 
-def _median(model: MarginalModel, p: int) -> float:
+def _median(model: MarginalModel, p: int) -> float:  # p < n_spreads
     """Prior median of free parameter ``p`` in standardised units."""
     name = model.kp.names[p]
     group, _, outcome = name.partition("[")

@@ -56,7 +56,6 @@ _LOG_PI = math.log(math.pi)
 _FAST = {"reassoc", "contract", "nsz", "arcp"}
 
 
-
 # ------------------------------------------------------------------------------ scalar helpers
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _student_t_const(nu: float) -> float:
@@ -155,11 +154,13 @@ def packed_positions(k: int) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
-def _cell_blocks(y, V, mask, vcell):
-    """``W_c = (V_c + diag(vcell))^-1`` per observed cell, packed (NP, C); ``W_c y_c`` (K, C);
+def _cell_blocks(y, V, mask, vcell, lam):
+    """``W_c = (V_c + lam_c diag(vcell))^-1`` per observed cell, packed (NP, C); ``W_c y_c`` (K, C);
     ``log|W_c^-1|`` (C,); and the data part of log p. ``y`` (K, C), ``V`` (NP, C) packed and
     ``mask`` (K, C) 0/1 are per cell; a missing outcome gets a zero row and column in ``W_c``.
-    Returns ``ok=False`` if some ``V_c + diag(vcell)`` is not positive definite."""
+    ``lam`` (C,) scales each cell's deviation variance (1 for normal cell deviations; the
+    scale-mixture weight for Student-t ones). Returns ``ok=False`` if some ``V_c + lam_c
+    diag(vcell)`` is not positive definite."""
     k, n_cells = y.shape
     pos = packed_positions(k)
     npk = k * (k + 1) // 2
@@ -170,12 +171,12 @@ def _cell_blocks(y, V, mask, vcell):
     logdets = np.zeros(n_cells)
     acc = np.empty(n_cells)
     ok = True
-    # Cholesky of Sigma_ij = m_i m_j V_ij + (1 - m_i) delta_ij + m_i delta_ij vcell_i
+    # Cholesky of Sigma_ij = m_i m_j V_ij + (1 - m_i) delta_ij + m_i delta_ij lam vcell_i
     for j in range(k):
         pj = pos[j, j]
         for c in range(n_cells):
             m = mask[j, c]
-            acc[c] = m * (V[pj, c] + vcell[j]) + (1.0 - m)
+            acc[c] = m * (V[pj, c] + lam[c] * vcell[j]) + (1.0 - m)
         for q in range(j):
             pq = pos[j, q]
             for c in range(n_cells):
@@ -417,6 +418,27 @@ def _spread_prior(x, fam, pa, pb, grad):
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
+def _cell_scales(x, lam0, n_cells, nu, grad):
+    """Per-cell scale-mixture weights ``lam_c = exp(x[lam0 + c])`` of Student-t cell deviations
+    (``nu`` > 0; else all 1) and their prior ``InvGamma(nu / 2, nu / 2)`` with the log-Jacobian:
+    ``e_c | lam_c ~ Normal(0, lam_c sigma_cell^2)`` makes ``e_c`` Student-t with ``nu`` degrees of
+    freedom, shared by the cell's outcomes. Adds the prior's gradient to ``grad``."""
+    lam = np.ones(n_cells)
+    lp = 0.0
+    if nu <= 0.0:
+        return lam, lp
+    a = 0.5 * nu
+    const = a * math.log(a) - math.lgamma(a)
+    for c in range(n_cells):
+        eta = x[lam0 + c]
+        lam[c] = math.exp(eta)
+        inv = math.exp(-eta)
+        lp += const - a * eta - a * inv
+        grad[lam0 + c] += -a + a * inv
+    return lam, lp
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _precisions(var, blk_term):
     """Prior precision (1 / variance) of every level block (NB, K); ``blk_term`` gives each
     block's term."""
@@ -429,13 +451,13 @@ def _precisions(var, blk_term):
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _system(var, vcell, layout, y, V, mask):
+def _system(var, vcell, lam, layout, y, V, mask):
     """Everything up to the factorisation: per-cell blocks, ``A`` and ``b``, the factor of ``M``.
     ``layout`` is the tuple of :func:`bayesdecide.model.engine.layout_arrays`. Returns
     ``(ok, data log p, W, Wy, log dets, store, b, linv, cst, lr, m1, mr, log|M|)``."""
     (cell_pair_idx, _, combo, combo_pair_idx, _, term_blk, store_kind, store_a, store_b,
      blk_term, _, n_sparse) = layout  # fmt: skip
-    w, wy, logdets, lpd, ok = _cell_blocks(y, V, mask, vcell)
+    w, wy, logdets, lpd, ok = _cell_blocks(y, V, mask, vcell, lam)
     n_blocks = blk_term.shape[0]
     store, b = _assemble(
         cell_pair_idx, combo, combo_pair_idx, term_blk, store_kind.shape[0], n_blocks, w, wy
@@ -449,14 +471,20 @@ def _system(var, vcell, layout, y, V, mask):
 
 
 @numba.njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
-def log_density(x, layout, y, V, mask, pidx, fixed_var, pidx_cell, fixed_var_cell, fam, pa, pb):
+def log_density(
+    x, layout, y, V, mask, pidx, fixed_var, pidx_cell, fixed_var_cell, fam, pa, pb, nu, lam0
+):  # fmt: skip
     """Log posterior density of the log spreads ``x`` (every normalising constant included) and
     its gradient. ``layout`` and the data arrays come from
-    :class:`bayesdecide.model.engine.MarginalModel`."""
+    :class:`bayesdecide.model.engine.MarginalModel`; ``x`` holds the log spreads and, when the
+    cell deviations are Student-t (``nu`` > 0), each observed cell's log scale-mixture weight from
+    index ``lam0`` on."""
     (cell_pair_idx, cell_pair_coef, combo, combo_pair_idx, combo_pair_coef, term_blk,
      store_kind, store_a, store_b, blk_term, n_levels, n_sparse) = layout  # fmt: skip
     grad = np.zeros(x.shape[0])
-    lp = _spread_prior(x, fam, pa, pb, grad)
+    lp = _spread_prior(x[:lam0], fam, pa, pb, grad)
+    lam, lp_lam = _cell_scales(x, lam0, y.shape[1], nu, grad)
+    lp += lp_lam
     var, vcell = _variances(x, pidx, fixed_var, pidx_cell, fixed_var_cell)
     n_terms, k = var.shape
     for t in range(n_terms):
@@ -467,7 +495,7 @@ def log_density(x, layout, y, V, mask, pidx, fixed_var, pidx_cell, fixed_var_cel
         if not vcell[i] < 1e300:
             return -math.inf, grad
     ok, lpd, w, wy, _, store, b, linv, cst, lr, m1, mr, logdet_m = _system(
-        var, vcell, layout, y, V, mask
+        var, vcell, lam, layout, y, V, mask
     )
     if not ok:
         return -math.inf, grad
@@ -545,9 +573,11 @@ def log_density(x, layout, y, V, mask, pidx, fixed_var, pidx_cell, fixed_var_cel
                 sjj = s_r[o, o]
             dvar[t, i] += 0.5 * ((m * m + sjj) / (v * v) - 1.0 / v)
 
-    # ---- gradient in the cell variances: 1/2 sum_c [a a' - W + W T W]_kk, T = X_c S X_c'
+    # ---- gradient in the cell variances: per cell, G_c = 1/2 [a a' - W + W T W] with
+    # T = X_c S X_c'; d/d vcell_k = sum_c lam_c G_c,kk and d/d lam_c = sum_k vcell_k G_c,kk
     dcell = np.zeros(k)
-    if np.any(pidx_cell >= 0):
+    dlam = np.zeros(y.shape[1])
+    if np.any(pidx_cell >= 0) or nu > 0.0:
         n_cells = y.shape[1]
         n_combo = combo_pair_idx.shape[0]
         t_combo = np.zeros((n_combo, npk))
@@ -604,8 +634,10 @@ def log_density(x, layout, y, V, mask, pidx, fixed_var, pidx_cell, fixed_var_cel
             total = 0.0
             pii = pos[i, i]
             for c in range(n_cells):
-                total += mask[i, c] * (alpha[c] * alpha[c] - w[pii, c] + acc[c])
-            dcell[i] = 0.5 * total
+                g = 0.5 * mask[i, c] * (alpha[c] * alpha[c] - w[pii, c] + acc[c])
+                total += lam[c] * g
+                dlam[c] += vcell[i] * g
+            dcell[i] = total
     for t in range(n_terms):
         for i in range(k):
             p = pidx[t, i]
@@ -615,6 +647,9 @@ def log_density(x, layout, y, V, mask, pidx, fixed_var, pidx_cell, fixed_var_cel
         p = pidx_cell[i]
         if p >= 0:
             grad[p] += dcell[i] * 2.0 * vcell[i]
+    if nu > 0.0:
+        for c in range(y.shape[1]):
+            grad[lam0 + c] += dlam[c] * lam[c]
     if not math.isfinite(lp) or not np.all(np.isfinite(grad)):
         return -math.inf, np.zeros(x.shape[0])
     return lp, grad
@@ -622,12 +657,13 @@ def log_density(x, layout, y, V, mask, pidx, fixed_var, pidx_cell, fixed_var_cel
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def draw_effects(
-    x_draws, z_draws, term_blk_all, obs_row, layout, y, V, vinv, mask, pidx, fixed_var,
-    pidx_cell, fixed_var_cell,
+    x_draws, lam_draws, z_draws, term_blk_all, obs_row, layout, y, V, vinv, mask, pidx,
+    fixed_var, pidx_cell, fixed_var_cell,
 ):  # fmt: skip
     """Exact draws of the level effects and the cells' effects given each draw of the spreads.
 
-    ``x_draws`` (n, P) log spreads; ``z_draws`` (n, NZ) standard normal numbers, NZ = NB K + C K
+    ``x_draws`` (n, P) log spreads; ``lam_draws`` (n, C) every cell's scale-mixture weight of its
+    deviation variance (all 1 for normal deviations); ``z_draws`` (n, NZ) standard normal numbers, NZ = NB K + C K
     (the level blocks in elimination order: sparse levels, then the rest; then the cells), used in
     that order. ``term_blk_all`` (C, T) gives every cell's level block in each term, observed or
     not; ``obs_row`` (C,) each cell's column in the data arrays ``y``/``V``/``mask`` (K or NP,
@@ -653,10 +689,14 @@ def draw_effects(
     dev = np.zeros(k)
     noise = np.zeros(k)
     has_deviation = np.any(vcell_positive(pidx_cell, fixed_var_cell))
+    lam_obs = np.ones(n_obs_cells)
     for n in range(n_draws):
         var, vcell = _variances(x_draws[n], pidx, fixed_var, pidx_cell, fixed_var_cell)
+        for c in range(n_cells):
+            if obs_row[c] >= 0:
+                lam_obs[obs_row[c]] = lam_draws[n, c]
         ok, _, w, _, logdets, _, _, linv, cst, lr, m1, mr, _ = _system(
-            var, vcell, layout, y, V, mask
+            var, vcell, lam_obs, layout, y, V, mask
         )
         if not ok:
             theta[n] = math.nan
@@ -688,9 +728,10 @@ def draw_effects(
                     v += u[n, term_blk_all[c, t], i]
                 theta[n, c, i] = v
             o = obs_row[c]
+            lc = lam_draws[n, c]
             if o < 0:  # no data: the cell deviation from its prior
                 for i in range(k):
-                    theta[n, c, i] += math.sqrt(vcell[i]) * z[zc + c * k + i]
+                    theta[n, c, i] += math.sqrt(lc * vcell[i]) * z[zc + c * k + i]
                 continue
             for i in range(k):
                 resid[i] = y[i, o] - theta[n, c, i]
@@ -701,7 +742,7 @@ def draw_effects(
                 for j in range(k):
                     s += w[pos[i, j], o] * resid[j]
                 quad += resid[i] * s
-                dev[i] = vcell[i] * s  # conditional mean of e: D W r
+                dev[i] = lc * vcell[i] * s  # conditional mean of e: D W r
                 n_obs += int(mask[i, o])
             loglik[n, o] = -0.5 * (logdets[o] + quad + n_obs * _LOG_2PI)
             if not has_deviation:
@@ -710,7 +751,7 @@ def draw_effects(
             for i in range(k):
                 for j in range(k):
                     prec[i, j] = vinv[o, i, j]
-                prec[i, i] += 1.0 / vcell[i]
+                prec[i, i] += 1.0 / (lc * vcell[i])
             if not _chol_small(prec, low):
                 theta[n, c] = math.nan
                 continue

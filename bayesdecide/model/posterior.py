@@ -87,6 +87,8 @@ def posterior_group(
         data[name] = ((*sdims, kdim), values)
     if alpha is not None:
         data["alpha"] = ((*sdims, "cell", "outcome"), alpha)
+    if "cell_scale" in effects:
+        data["cell_scale"] = ((*sdims, "obs_cell"), effects["cell_scale"])
     coords: dict[str, Any] = {
         "chain": np.arange(x.shape[0]),
         "draw": np.arange(x.shape[1]),
@@ -97,7 +99,14 @@ def posterior_group(
         coords[kdim] = inp.independent
     for term in h.level_terms:
         coords[level_dim(term.name)] = list(term.levels)
+    if "cell_scale" in effects:
+        coords["obs_cell"] = [inp.cells[i] for i in inp.obs_cells]
     ds = xr.Dataset(data, coords=coords)
+    if "cell_scale" in ds:
+        ds["cell_scale"].attrs.update(
+            long_name="scale-mixture weight of the cell's deviation variance (Student-t cells)",
+            units="dimensionless; 1 = a typical cell, large = the cell escapes pooling",
+        )
     ds["tau"].attrs.update(
         long_name="intention-to-treat effect of assignment per assigned unit",
         units="the outcome's own unit (coord 'unit'), per assigned unit",

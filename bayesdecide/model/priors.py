@@ -11,7 +11,9 @@ one can be set by name when fitting, for all modelled outcomes at once or per ou
 
 Names: ``mu`` (the hypermean: the effect at a typical cell averaged over levels), ``sigma_<term>``
 (spread of a factor's or an interaction's level effects, e.g. ``sigma_region``,
-``sigma_segment_x_risk_band``) and ``sigma_cell`` (spread of the cells' own deviations).
+``sigma_segment_x_risk_band``), ``sigma_cell`` (spread of the cells' own deviations) and
+``cell_nu`` (``Prior("Fixed", value=4)`` makes the cell deviations Student-t with that many degrees
+of freedom, shared by a cell's outcomes; not given: normal).
 
 Units. Priors are in the outcome's *natural* units: the effect at a typical cell, in the outcome's
 own unit (dollars per customer, probability, tickets); see :mod:`bayesdecide.model.inputs` for how
@@ -46,6 +48,7 @@ POSITIVE_FAMILIES = {
     "Fixed": ("value",),
 }
 PRIOR_SCALES = ("data", "fixed")
+TAIL = "cell_nu"  # degrees of freedom of Student-t cell deviations (optional)
 _DEFAULT_PARAMS = {"Normal": {"mu": 0.0}}
 _FAMILY_CODE = {
     "HalfNormal": HALF_NORMAL,
@@ -234,12 +237,10 @@ def resolve_priors(
         raise SpecError(f"prior_scale={prior_scale!r}: use one of {PRIOR_SCALES}")
     names = hierarchy.prior_names
     overrides = dict(overrides or {})
-    unknown = [n for n in overrides if n not in names]
+    optional = [TAIL] if hierarchy.cell_deviation else []
+    unknown = [n for n in overrides if n not in names + optional]
     if unknown:
-        hint = ""
-        if "cell_nu" in unknown:
-            hint = " (cell deviations are normal; cell_nu no longer exists)"
-        raise SpecError(f"unknown prior(s) {unknown}; priors of this model are {names}{hint}")
+        raise SpecError(f"unknown prior(s) {unknown}; priors of this model are {names + optional}")
     known_outcomes = list(all_outcomes or outcomes)
     resolved: dict[str, list[Prior]] = {}
     missing: list[str] = []
@@ -277,6 +278,15 @@ def resolve_priors(
             f"prior_scale='fixed' uses no data-dependent default, so every prior must be given; "
             f"missing: {missing}. Give them in priors= (natural units), or use prior_scale='data'"
         )
+    if TAIL in overrides:
+        given = overrides[TAIL]
+        tail = given if isinstance(given, Prior) else Prior.from_dict(given)
+        if tail.family != "Fixed" or not tail.kwargs["value"] > 0:
+            raise SpecError(
+                f"prior {TAIL!r} takes Prior('Fixed', value=nu) with nu > 0 degrees of freedom "
+                f"(got {tail!r})"
+            )
+        resolved[TAIL] = [tail] * len(outcomes)
     return resolved
 
 
@@ -288,7 +298,8 @@ class KernelPriors:
     with ``fixed_var`` the fixed variance; ``pidx_cell``/``fixed_var_cell`` (K,) likewise for the
     cell deviations (variance 0 when the model has none); ``fam``, ``pa``, ``pb`` (P,) the prior
     family code and parameters of every free parameter; ``mu_shift`` (K,) the prior mean of
-    ``mu``; ``names`` (P,) ``"sigma_region[net_margin]"``-style labels.
+    ``mu``; ``names`` (P,) ``"sigma_region[net_margin]"``-style labels; ``nu`` the degrees of
+    freedom of Student-t cell deviations (0: normal).
     """
 
     pidx: np.ndarray
@@ -301,6 +312,7 @@ class KernelPriors:
     mu_shift: np.ndarray
     names: list[str]
     groups: list[str]  # spread name of each free parameter ("sigma_region")
+    nu: float = 0.0  # Student-t degrees of freedom of the cell deviations (0: normal)
 
     @property
     def n_free(self) -> int:
@@ -365,6 +377,7 @@ def kernel_priors(
         mu_shift=mu_shift,
         names=names,
         groups=groups,
+        nu=float(priors[TAIL][0].kwargs["value"]) if TAIL in priors else 0.0,
     )
 
 

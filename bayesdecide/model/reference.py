@@ -76,7 +76,13 @@ def add_hierarchy(model: MarginalModel) -> pt.TensorVariable:
     if h.cell_deviation:
         sigma = _spreads(model, "sigma_cell", kp.fixed_var_cell)
         z = pm.Normal("z_cell", 0.0, 1.0, dims=("cell", "modelled_outcome"))
-        theta = theta + z * sigma[None, :]
+        dev = z * sigma[None, :]
+        if kp.nu > 0:  # Student-t deviations as a scale mixture, one weight per cell
+            lam = [
+                pm.InverseGamma(f"cell_scale[{cell}]", 0.5 * kp.nu, 0.5 * kp.nu) for cell in h.cells
+            ]
+            dev = dev * pt.sqrt(pt.stack(lam))[:, None]
+        theta = theta + dev
     return theta
 
 

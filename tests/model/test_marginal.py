@@ -39,6 +39,7 @@ def _dense_covariance(m: MarginalModel, x: np.ndarray):
 
     kp, inp = m.kp, m.inputs
     var, vcell = _variances(x, kp.pidx, kp.fixed_var, kp.pidx_cell, kp.fixed_var_cell)
+    lam = np.exp(x[m.n_spreads :]) if kp.nu > 0 else np.ones(len(inp.obs_cells))
     codes = inp.hierarchy.codes[inp.obs_cells]
     entries = [
         (r, k)
@@ -51,7 +52,7 @@ def _dense_covariance(m: MarginalModel, x: np.ndarray):
         for b, (r2, k2) in enumerate(entries):
             v = 0.0
             if r == r2:
-                v += inp.cov[r, k, k2] + (vcell[k] if k == k2 else 0.0)
+                v += inp.cov[r, k, k2] + (lam[r] * vcell[k] if k == k2 else 0.0)
             if k == k2:
                 v += sum(var[t, k] for t in range(var.shape[0]) if codes[r, t] == codes[r2, t])
             cov[a, b] = v
@@ -66,7 +67,7 @@ def _pymc_marginal_logp(m: MarginalModel):
     from bayesdecide.model.marginal import _variances
 
     kp, inp = m.kp, m.inputs
-    _, y, entries = _dense_covariance(m, np.zeros(kp.n_free))
+    _, y, entries = _dense_covariance(m, np.zeros(m.n_free))
     codes = inp.hierarchy.codes[inp.obs_cells]
     rows = np.array([r for r, _ in entries])
     ks = np.array([kk for _, kk in entries])
@@ -84,13 +85,22 @@ def _pymc_marginal_logp(m: MarginalModel):
             prior = m.priors[group][j].scaled(1.0 / inp.unit[j])
             sig.append(getattr(pm, prior.family)(f"s{p}", **prior.kwargs))
         sig = pt.stack(sig)
+        if kp.nu > 0:
+            lam = pt.stack(
+                [
+                    pm.InverseGamma(f"lam{r}", 0.5 * kp.nu, 0.5 * kp.nu)
+                    for r in range(len(inp.obs_cells))
+                ]
+            )
+        else:
+            lam = pt.ones(len(inp.obs_cells))
 
         def variance(index: np.ndarray, fixed: np.ndarray) -> pt.TensorVariable:
             return pt.switch(index >= 0, sig[np.maximum(index, 0)] ** 2, fixed)
 
         cov = pt.as_tensor_variable(base)
         vcell = variance(kp.pidx_cell, vcell_fixed)
-        cov = cov + pt.switch(same_cell & same_k, vcell[ks][None, :], 0.0)
+        cov = cov + pt.switch(same_cell & same_k, (lam[rows] * vcell[ks])[None, :], 0.0)
         for t in range(kp.pidx.shape[0]):
             same_level = codes[rows, t][:, None] == codes[rows, t][None, :]
             vt = variance(kp.pidx[t], var_fixed[t])
@@ -101,12 +111,14 @@ def _pymc_marginal_logp(m: MarginalModel):
 
     def evaluate(x: np.ndarray) -> tuple[float, np.ndarray]:
         point = {f"s{p}_log__": x[p] for p in range(kp.n_free)}
+        for r in range(m.n_free - m.n_spreads):
+            point[f"lam{r}_log__"] = x[m.n_spreads + r]
         return float(logp(point)), np.asarray(dlogp(point))
 
     return evaluate
 
 
-@pytest.mark.parametrize("case", ["plain", "interaction", "missing", "families"])
+@pytest.mark.parametrize("case", ["plain", "interaction", "missing", "families", "student_t"])
 def test_density_and_gradient_equal_pymc(make_table, case):
     table = make_table(seed=3, n_outcomes=2)
     priors = None
@@ -116,6 +128,9 @@ def test_density_and_gradient_equal_pymc(make_table, case):
         interactions = [("fa", "fb")]
     if case == "missing":
         drop = ("a2 | b1", "y1")
+    if case == "student_t":
+        priors = {"cell_nu": Prior("Fixed", value=4.0)}
+        drop = ("a1 | b1", "y0")
     if case == "families":
         priors = {
             "sigma_fa": {"y0": FAMILIES[0], "y1": FAMILIES[1]},
