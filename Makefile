@@ -48,6 +48,8 @@ docs: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/cell_stats.py
 	$(BIN)/python benchmarks/fit_speed.py
+	$(BIN)/python benchmarks/fit_scale.py
+	$(BIN)/python benchmarks/calibration.py
 	$(BIN)/python benchmarks/decide_speed.py
 
 clean:

@@ -48,7 +48,7 @@ from bayesdecide.data.smoothing import predict_log, smooth_log_on_factors
 from bayesdecide.errors import DataValidationError, SpecError
 from bayesdecide.model.terms import Hierarchy, build_hierarchy, factor_labels
 
-POOLING_SCALES = ("unit_sd", "none")
+POOLING_SCALES = ("unit_sd", "control_mean", "none")
 _NULL_TOL = 1e-9
 
 
@@ -164,11 +164,15 @@ def _find_derived(
     return independent, derived, weights
 
 
-def _unit_sd(
-    table: xr.Dataset, v_diag: np.ndarray, obs: np.ndarray
+def _cell_scale(
+    table: xr.Dataset, v_diag: np.ndarray, obs: np.ndarray, control: np.ndarray | None
 ) -> tuple[np.ndarray | None, dict[str, np.ndarray], dict[str, list[str]], np.ndarray | None]:
-    """Smoothed unit-level sd (cells, K) over every grouping column of the table, its smoother
-    coefficients and levels, and the cells' unit counts; (None, {}, {}, None) without counts."""
+    """Smoothed per-cell scale (cells, K) over every grouping column of the table, its smoother
+    coefficients and levels, and the cells' unit counts; (None, {}, {}, None) without counts.
+
+    The scale is the unit-level sd of the outcome in the cell, or, for an outcome whose
+    ``control`` mean (cells, K; None: not used) is positive in every observed cell, that control
+    mean (so effects pool as relative lifts)."""
     if "n_control" not in table or "n_treatment" not in table:
         return None, {}, {}, None
     n_c = np.asarray(table["n_control"].values, dtype=float)
@@ -186,6 +190,12 @@ def _unit_sd(
     c, k = v_diag.shape
     with np.errstate(divide="ignore", invalid="ignore"):
         raw = np.sqrt(v_diag / (1 / n_t + 1 / n_c)[:, None])
+    if control is not None:
+        seen = obs & np.isfinite(control)
+        relative = np.array(
+            [seen[:, j].any() and np.all(control[seen[:, j], j] > 0) for j in range(raw.shape[1])]
+        )
+        raw = np.where(relative[None, :], control, raw)
     good = obs & np.isfinite(raw) & (raw > 0)
     s_unit = np.ones((c, k))
     coef: dict[str, np.ndarray] = {"intercept": np.zeros(k)}
@@ -263,7 +273,10 @@ def build_inputs(
     obs_i = obs[:, ind_idx]
     var_i = np.diagonal(v_i, axis1=1, axis2=2)
 
-    s_unit, scale_coef, scale_levels, n_units = _unit_sd(table, var_i, obs_i)
+    control = None
+    if pooling_scale == "control_mean" and "control_mean" in table:
+        control = np.asarray(table["control_mean"].values, dtype=float)[:, ind_idx]
+    s_unit, scale_coef, scale_levels, n_units = _cell_scale(table, var_i, obs_i, control)
     if s_unit is None or pooling_scale == "none":
         s_unit, scale_coef, scale_levels = np.ones((c, ki)), {}, {}
     weight = n_units if n_units is not None else np.ones(c)
