@@ -198,6 +198,17 @@ def _validate(path: str) -> int:
     print(f"  launch:    {launch.eligible:,} eligible, ${launch.fixed_cost:,.0f} fixed cost")
     print(f"  policies:  {', '.join(p.label for p in card.decision_policies())}")
     print(f"  rules:     {', '.join(r.name for r in card.rules)}")
+    if card.pooled:
+        print(
+            f"  pooled:    {card.experiment_factor} = {', '.join(card.experiments)}; the decision "
+            f"is about {card.target_experiment!r}"
+        )
+    if card.monitoring.rules:
+        print(
+            f"  stop:      {', '.join(r.name for r in card.monitoring.rules)} (checked by update)"
+        )
+    if card.registry_path is not None:
+        print(f"  registry:  {card.registry_path}")
     return EXIT_OK
 
 
@@ -297,6 +308,10 @@ def _dispatch(args: argparse.Namespace, progress: Any) -> int:
             f"unexpected {type(exc).__name__}: {exc} (set BAYESDECIDE_DEBUG=1 for the traceback)",
             EXIT_INTERNAL,
         )
+    except BaseException as exc:  # noqa: BLE001 - a sampler panic (Rust) is a BaseException
+        if type(exc).__name__ != "PanicException":
+            raise
+        return _fail(f"the model could not be fitted: the sampler panicked: {exc}", EXIT_FIT)
     rec = result.summary.recommendation
     print(result.folder)
     if progress is not None:

@@ -217,7 +217,7 @@ def record_from_folder(folder: str | Path) -> RunRecord:
         factors=list(s.hierarchy.factors),
         interactions=[" x ".join(i) for i in s.hierarchy.interactions],
         priors=dict(s.priors),
-        sampler=s.run.sampler,
+        sampler=s.run.sampler or fit_lineage.get("sampler"),
         draws=int(s.run.draws),
         tune=s.run.tune,
         chains=int(s.run.chains),

@@ -262,7 +262,7 @@ def evaluate_stop_rules(
             x = np.asarray(draws.multiplier.values, dtype=float).ravel()
             threshold, source = rule.threshold, "card"
             if threshold is None:
-                threshold, source = break_even, "break-even transport multiplier of the run"
+                threshold, source = break_even, "break-even transport multiplier of the first run"
             if threshold is None or not np.isfinite(threshold):
                 continue
             prob = float(np.mean(x < threshold))
@@ -466,8 +466,8 @@ def update_run(
         single_arm_cells="keep",
         drop_missing_outcomes=card.data.drop_missing_outcomes,
     )
-    rollout_table = cell_effects(rollout_cells)
     n = rollout_cells.ds["n"].sum("cell")
+    rollout_table = cell_effects(rollout_cells)
     rollout_info = {
         "source": str(data) if isinstance(data, str | Path) else type(data).__name__,
         "label": label,
@@ -498,8 +498,7 @@ def update_run(
         fit_seconds = time.perf_counter() - t_fit
         steps(f"Fitted in {fit_seconds:.1f}s; estimating the transport multiplier")
         view = transported_view(fit, factor, reference, label, weights)
-        tm = parent.break_even.get("transport_multiplier")
-        break_even = tm.median if tm is not None and np.isfinite(tm.median) else None
+        break_even = _break_even(run_folder, parent)
         transport = {
             "estimand": (
                 "the rollout's mix-weighted effect on the benefit outcomes "
@@ -614,6 +613,18 @@ def update_run(
     )
     record = register_or_warn(stage.final, location)
     return finish(steps, RunResult(stage.final, summary, memo_md, memo_html, figures, record))
+
+
+def _break_even(run_folder: Path, parent: RunSummary) -> float | None:
+    """The break-even transport multiplier the stop rule compares with: the run's (median of its
+    break-even draws, for its decision's policy); for an update of an update, the first run's, so
+    it stays a multiplier relative to the experiment."""
+    earlier = read_update(run_folder)
+    if earlier:
+        value = earlier.get("transport", {}).get("summary", {}).get("threshold")
+        return float(value) if value is not None else None
+    tm = parent.break_even.get("transport_multiplier")
+    return float(tm.median) if tm is not None and np.isfinite(tm.median) else None
 
 
 def _interval(x: xr.DataArray) -> dict[str, float]:

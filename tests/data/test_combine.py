@@ -90,9 +90,7 @@ def test_published_estimates_join_as_another_experiment(waves):
         outcome="outcome",
         n="n",
     )
-    combined = combine_effects(
-        {"w1": cell_effects(waves["w1"]), "old": table}, "experiment"
-    )
+    combined = combine_effects({"w1": cell_effects(waves["w1"]), "old": table}, "experiment")
     old = combined.sel(cell=["old | SMB | High risk", "old | SMB | Low risk"])
     assert old["effect"].sel(outcome="gross_margin").values.tolist() == [20.0, -1.0]
     # outcomes a study did not report are missing there, not zero

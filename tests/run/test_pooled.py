@@ -123,13 +123,17 @@ def _card(tmp_path: Path, text: str) -> Path:
             'factors = ["segment", "risk_band"]',
             "not in hierarchy.factors",
         ),
-        ('experiment = "2026-pilot"', 'experiment = "2027"', "not a \\[\\[data.sources\\]\\] label"),
+        (
+            'experiment = "2026-pilot"',
+            'experiment = "2027"',
+            "not a \\[\\[data.sources\\]\\] label",
+        ),
         (
             'summary = "published/retention_2024_estimates.csv"',
             'summary = "published/retention_2024_estimates.csv"\nsimulator = "retention"',
             "exactly one of simulator, path",
         ),
-        ('[data]\n', '[data]\nsimulator = "retention"\n', "remove data.simulator"),
+        ("[data]\n", '[data]\nsimulator = "retention"\n', "remove data.simulator"),
         (
             'levels = ["2024-study", "2025-main", "2026-pilot"]',
             'levels = ["2024-study", "2025-main"]',
@@ -180,12 +184,18 @@ def test_published_estimates_without_unit_counts_are_refused(tmp_path):
 @pytest.mark.parametrize(
     ("old", "new", "match"),
     [
-        ('outcome = "annoyance"\nthreshold = 0.015', 'threshold = 0.015', "needs outcome"),
+        ('outcome = "annoyance"\nthreshold = 0.015', "threshold = 0.015", "needs outcome"),
         ('outcome = "annoyance"', 'outcome = "anoyance"', "Did you mean 'annoyance'"),
-        ('type = "transport_below"', 'type = "transport_below"\noutcome = "gross_margin"',
-         "does not apply"),  # fmt: skip
-        ("min_prob = 0.8\ndescription = \"Stop if annoyance", "min_prob = 1.5\ndescription = \"Stop if annoyance",
-         "min_prob is 1.5"),  # fmt: skip
+        (
+            'type = "transport_below"',
+            'type = "transport_below"\noutcome = "gross_margin"',
+            "does not apply",
+        ),  # fmt: skip
+        (
+            'min_prob = 0.8\ndescription = "Stop if annoyance',
+            'min_prob = 1.5\ndescription = "Stop if annoyance',
+            "min_prob is 1.5",
+        ),  # fmt: skip
         ('type = "transport_below"', 'type = "transport_above"', "use one of"),
         ("holdout_share = 0.10", "holdout_share = 1.5", "strictly between 0 and 1"),
     ],

@@ -261,9 +261,7 @@ def test_no_registry_and_a_registry_flag(fake_pipeline, tmp_path, capsys):
 
 def test_the_card_names_its_registry(fake_pipeline, tmp_path):
     card = tmp_path / "card.toml"
-    card.write_text(
-        RETENTION_CARD.read_text() + '\n[registry]\npath = "shared/registry.duckdb"\n'
-    )
+    card.write_text(RETENTION_CARD.read_text() + '\n[registry]\npath = "shared/registry.duckdb"\n')
     bd.run_card(card, tmp_path / "runs", quick=True, progress=None)
     assert len(bd.registry(tmp_path / "shared" / "registry.duckdb")) == 1
     assert not (tmp_path / "runs" / "registry.duckdb").exists()

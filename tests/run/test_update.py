@@ -106,7 +106,9 @@ def test_update_end_to_end(fake_update, base_run, rollout_file, capsys):
     assert rec["transport"]["mean"] == pytest.approx(t["mean"])
 
 
-def test_decision_after_update_uses_the_multiplier_draw_by_draw(fake_update, base_run, rollout_file):
+def test_decision_after_update_uses_the_multiplier_draw_by_draw(
+    fake_update, base_run, rollout_file
+):
     """The update's launch values equal the decision rebuilt by hand from the saved fit."""
     from bayesdecide.card import load_card
     from bayesdecide.data.combine import experiment_view
@@ -272,8 +274,36 @@ def test_stop_rules_fire_when_the_event_is_probable(fake_update, rollout_file, t
     card.write_text(LOOP_CARD.read_text().replace("threshold = 0.015", "threshold = -1.0"))
     run = _run(tmp_path, card)
     res = fake_update.update_run(run, rollout_file, progress=None)
-    rules = {r["name"]: r for r in json.loads((res.folder / "update.json").read_text())["stop_rules"]}
+    rules = {
+        r["name"]: r for r in json.loads((res.folder / "update.json").read_text())["stop_rules"]
+    }
     assert rules["Annoyance"]["probability"] == 1.0 and rules["Annoyance"]["fires"]
     assert rules["Annoyance"]["raw_estimate"] > 0 and rules["Annoyance"]["raw_std_error"] > 0
     assert not rules["Support load"]["fires"]
     assert "**FIRES**" in (res.folder / "memo.md").read_text()
+
+
+def test_a_sampler_panic_is_a_fit_error_and_leaves_nothing(fake_update, base_run, rollout_file,
+                                                           monkeypatch, capsys):  # fmt: skip
+    """nutpie's Rust panics are BaseExceptions; the CLI reports them as a failed fit (exit 4)."""
+
+    class PanicException(BaseException):
+        pass
+
+    def panics(*args, **kwargs):
+        raise PanicException("Logp function returned error")
+
+    monkeypatch.setattr(fake_update, "fit_model", panics)
+    before = sorted(base_run.parent.iterdir())
+    assert main(["update", str(base_run), "--data", str(rollout_file), "--quiet"]) == 4
+    assert "sampler panicked" in capsys.readouterr().err
+    assert sorted(base_run.parent.iterdir()) == before
+
+
+def test_a_rollout_without_a_holdout_is_refused(fake_update, base_run, tmp_path, capsys):
+    only_treated = tmp_path / "treated.parquet"
+    data = simulate_retention_rollout(0.7, 1_000).data
+    data[data.treatment == 1].to_parquet(only_treated)
+    assert main(["update", str(base_run), "--data", str(only_treated), "--quiet"]) == 3
+    err = capsys.readouterr().err  # the data check names the missing arm (the holdout)
+    assert "has no rows for arm(s) [0]" in err
