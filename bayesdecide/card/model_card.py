@@ -266,22 +266,19 @@ class ModelCard:
         (:func:`bayesdecide.data.combine.combine_effects`)."""
         from bayesdecide.data.effects import cell_effects
 
-        table = cell_effects(self.cells() if cells is None else cells)
+        cells = self.cells() if cells is None else cells
+        table = cell_effects(cells)
         summaries = [s for s in self.data.sources if s.kind == "summary"]
         if not summaries:
             return table
         from bayesdecide.data.combine import combine_effects
+        from bayesdecide.data.effects import linear_combinations
 
-        derived = self._derived_outcomes(cells)
-        parts: dict[str, Any] = {"_rows": table}
+        derived = linear_combinations(cells)  # outcomes the model derives from components
+        parts: dict[str, Any] = {"rows": table}  # labelled already: its key is not a level
         for s in summaries:
             parts[s.label] = self._summary_table(s, derived)
         return combine_effects(parts, self.data.experiment_factor, self.factors)
-
-    def _derived_outcomes(self, cells: Any) -> dict[str, dict[str, float]]:
-        from bayesdecide.data.effects import linear_combinations
-
-        return linear_combinations(self.cells() if cells is None else cells)
 
     def _summary_table(self, source: Any, derived: Mapping[str, Any]) -> Any:
         """A summary source's published estimates as an EffectTable (errors name the source)."""

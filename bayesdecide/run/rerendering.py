@@ -156,7 +156,8 @@ def rerender(
     checks = rejudge_checks(parent, card, fit.diagnostics, share)
     view = decision_fit_of_run(run_folder, card, fit)
     settings = card.decision_settings()
-    if share is not None and "transport_multiplier" not in overrides:
+    asked = {"transport_multiplier", "launch.transport_multiplier"} & set(overrides)
+    if share is not None and not asked:
         # an update's effects already carry the posterior multiplier: no further decay unless
         # the re-render asks for it
         settings = settings.with_changes(transport_multiplier=1.0)

@@ -507,7 +507,7 @@ def update_run(
             ),
             "outcomes": list(weights),
             "weights": weights,
-            "assumed": parent.settings.transport_multiplier,
+            "assumed": card.launch.transport_multiplier,
             "summary": view.transport.summary(TRANSPORT_CI, break_even),
             "rollout_benefit": _interval(view.transport.rollout_benefit),
             "experiment_benefit": _interval(view.transport.experiment_benefit),
@@ -583,7 +583,7 @@ def update_run(
                 regret_of_earlier_choice=_regret(parent, summary),
                 policies=policy_changes(parent, summary),
                 stop_rules=stop,
-                notes=_notes(card, parent, rollout_cells),
+                notes=_notes(card, rollout_cells),
             )
             steps(f"Writing the run folder {stage.final}")
             _write(stage.path, run_folder, card, summary, tables, info, view)
@@ -633,11 +633,11 @@ def _interval(x: xr.DataArray) -> dict[str, float]:
     return {"mean": float(v.mean()), "lower": float(lo), "upper": float(hi)}
 
 
-def _notes(card: ModelCard, parent: RunSummary, cells: Any) -> list[str]:
+def _notes(card: ModelCard, cells: Any) -> list[str]:
     notes = []
-    if parent.settings.transport_multiplier != 1.0:
+    if card.launch.transport_multiplier != 1.0:
         notes.append(
-            f"The card assumed a transport multiplier of {parent.settings.transport_multiplier:g}; "
+            f"The card assumed a transport multiplier of {card.launch.transport_multiplier:g}; "
             "the update replaces it with the posterior (it does not compound with it)."
         )
     single = int(((cells.ds["n"] > 0).sum("arm") < 2).sum())
