@@ -71,6 +71,13 @@ def transport_figure(view: TransportedView, info: UpdateSummary, path: Path) -> 
     return path
 
 
+def _checks(s: RunSummary, kind: str) -> str:
+    """``pass`` or the failed checks of one kind (``sampler`` or data)."""
+    results = [c for c in s.checks.results if (c.kind == "sampler") == (kind == "sampler")]
+    failed = [c.name for c in results if not c.passes]
+    return "pass" if not failed else "FAIL: " + ", ".join(failed)
+
+
 def _side_by_side(parent: RunSummary, s: RunSummary, info: UpdateSummary) -> Table:
     before, after = info.decision_before, info.decision_after
     t = info.transport["summary"]
@@ -103,11 +110,8 @@ def _side_by_side(parent: RunSummary, s: RunSummary, info: UpdateSummary) -> Tab
             ", ".join(info.levels[:-1]),
             ", ".join(info.levels),
         ],
-        [
-            "Sampler diagnostics",
-            "ok" if parent.diagnostics.get("ok", True) else "NOT ok",
-            "ok" if s.diagnostics.get("ok", True) else "NOT ok",
-        ],
+        ["Sampler checks (card thresholds)", _checks(parent, "sampler"), _checks(s, "sampler")],
+        ["Data checks", _checks(parent, "data"), _checks(s, "data") + " (on the rollout)"],
     ]
     return Table(
         ["", f"Earlier run {parent.run.id}", f"This update {s.run.id}"],
