@@ -405,11 +405,11 @@ def _registry_show(record: Any) -> str:
 def _registry_diff(frame: Any, a: str, b: str) -> str:
     if frame.empty:
         return f"{a} and {b} do not differ (besides id, folder, time and command)"
-    head = f"{'field':<28} {a:<34} {b:<34} change"
+    head = f"{'field':<32} {a:<34} {b:<34} change"
     lines = [head, "-" * len(head)]
     for r in frame.itertuples():
         change = "" if r.change is None or r.change != r.change else f"{r.change:+,.4g}"
-        lines.append(f"{r.field:<28} {_cell(r.a):<34} {_cell(r.b):<34} {change}")
+        lines.append(f"{r.field:<32} {_cell(r.a):<34} {_cell(r.b):<34} {change}")
     return "\n".join(lines)
 
 

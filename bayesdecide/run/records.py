@@ -73,11 +73,14 @@ class RunRecord:
     fit_seconds: float = _doc("seconds spent fitting (a re-render: its parent's)")
     versions: dict[str, Any] = _doc("versions of Python and the packages the numbers depend on")
     git_commit: str | None = _doc("the package checkout's git commit, when known")
-    diagnostics_ok: bool = _doc("every sampler diagnostic within its threshold")
+    diagnostics_ok: bool = _doc(
+        "the fit's own verdict on its sampler diagnostics (the model's thresholds on R-hat, bulk "
+        "and tail ESS, divergences, BFMI); the card's thresholds are in checks_ok"
+    )
     max_rhat: float | None = _doc("largest R-hat")
     min_ess_bulk: float | None = _doc("smallest bulk effective sample size")
     divergences: int | None = _doc("divergent transitions")
-    checks_ok: bool = _doc("every data and sampler check passed")
+    checks_ok: bool = _doc("every data and sampler check passed the card's [checks] thresholds")
     decision: str = _doc("the recommendation: launch, targeted launch, do not launch, or blocked")
     policy: str | None = _doc("recommended policy id (null: none recommended)")
     policy_label: str | None = _doc("its display name")
