@@ -10,6 +10,7 @@ from bayesdecide.simulate import (
     markets_spec,
     simulate_markets,
     simulate_retention,
+    simulate_retention_rollout,
     write_markets_parquet,
 )
 
@@ -19,7 +20,7 @@ __version__ = "0.1.0"
 # ``import bayesdecide`` (simulate, validate, aggregate) stays fast. No submodule of the package
 # is named like one of these (``bayesdecide.model.fitting`` holds ``fit``): importing a submodule
 # sets it as an attribute of its package, which would replace the function of the same name.
-_LAZY = {
+_LAZY: dict[str, str | tuple[str, str]] = {
     "Fit": "bayesdecide.model.fitting",
     "fit": "bayesdecide.model.fitting",
     "fit_summary": "bayesdecide.model.fitting",
@@ -28,6 +29,8 @@ _LAZY = {
     "Decision": "bayesdecide.decide",
     "load_card": "bayesdecide.card",
     "run_card": "bayesdecide.run",
+    # (module, attribute): the run registry as pandas; the module is not named like the function
+    "registry": ("bayesdecide.run.registry", "registry_table"),
 }
 
 
@@ -35,7 +38,9 @@ def __getattr__(name: str) -> object:
     if name in _LAZY:
         import importlib
 
-        value = getattr(importlib.import_module(_LAZY[name]), name)
+        where = _LAZY[name]
+        module, attr = where if isinstance(where, tuple) else (where, name)
+        value = getattr(importlib.import_module(module), attr)
         globals()[name] = value  # later look-ups skip this hook
         return value
     raise AttributeError(f"module 'bayesdecide' has no attribute {name!r}")
@@ -55,6 +60,7 @@ __all__ = [
     "fit_summary",
     "load_card",
     "prior_predictive",
+    "registry",
     "run_card",
     "average_effect",
     "cell_effects",
@@ -71,6 +77,7 @@ __all__ = [
     "__version__",
     "retention_spec",
     "simulate_retention",
+    "simulate_retention_rollout",
     "markets_spec",
     "simulate_markets",
     "write_markets_parquet",

@@ -1,5 +1,6 @@
-"""Command line: ``bayesdecide run CARD``, ``bayesdecide memo RUN --set key=value`` and
-``bayesdecide validate CARD``.
+"""Command line: ``bayesdecide run CARD``, ``bayesdecide memo RUN --set key=value``,
+``bayesdecide update RUN --data ROLLOUT``, ``bayesdecide validate CARD`` and
+``bayesdecide registry list | show RUN | diff RUN_A RUN_B | add RUN``.
 
 Errors print one message on stderr, no traceback (set ``BAYESDECIDE_DEBUG=1`` to see it); the
 exit code says what happened (:data:`EXIT_CODES`, also in ``bayesdecide --help`` and the user
@@ -74,6 +75,7 @@ def _parser() -> argparse.ArgumentParser:
         "--quick", action="store_true", help="quick look: 2 chains x 300 draws, 300 tuning steps"
     )
     r.add_argument("--quiet", action="store_true", help="no progress output")
+    _registry_flags(r, "the card's [registry].path, else <out>/registry.duckdb")
 
     m = sub.add_parser(
         "memo",
@@ -95,13 +97,87 @@ def _parser() -> argparse.ArgumentParser:
     )
     m.add_argument("--out", help="write the re-render as a new folder here instead")
     m.add_argument("--quiet", action="store_true", help="no progress output")
+    _registry_flags(m, "the run's registry (its card's [registry].path, else next to the run)")
+
+    u = sub.add_parser(
+        "update",
+        help="refit a run with its rollout's randomized holdout and re-decide (post-launch update)",
+        description="Read the rollout's data (treated customers and the randomized holdout, the "
+        "card's columns), add it to the run's fit as a new level of the experiment factor, refit, "
+        "and write a new run folder: the posterior transport multiplier (the rollout's effect on "
+        "the card's benefit outcomes over the experiment's, same cells and mix), the decision "
+        "re-made with it draw by draw, the change from the earlier decision, and the monitoring "
+        "plan's stop rules evaluated on the rollout.",
+    )
+    u.add_argument("run_folder", help="a folder written by `bayesdecide run` (or `update`)")
+    u.add_argument(
+        "--data", required=True, help="the rollout's rows: Parquet/CSV file, folder or glob"
+    )
+    u.add_argument(
+        "--label",
+        help="the rollout's level of the experiment factor (default: rollout, or rollout-2 ... "
+        "after earlier updates)",
+    )
+    u.add_argument("--out", help="parent folder of the new run folder (default: the run's)")
+    u.add_argument("--draws", type=int, help="posterior draws per chain (default: the run's)")
+    u.add_argument("--tune", type=int, help="tuning steps per chain (default: the run's)")
+    u.add_argument("--chains", type=int, help="number of chains (default: the run's)")
+    u.add_argument("--seed", type=int, help="sampler seed (default: the run's)")
+    u.add_argument("--quiet", action="store_true", help="no progress output")
+    _registry_flags(u, "the run's registry (its card's [registry].path, else next to the run)")
 
     v = sub.add_parser(
         "validate",
         help="check a model card (everything that needs only the card) and print what it describes",
     )
     v.add_argument("card", help="path to a model card")
+
+    g = sub.add_parser(
+        "registry",
+        help="list, show, compare and add runs of the run registry",
+        description="The run registry records every run, re-render (memo) and update: card, "
+        "data and spec fingerprints, model, diagnostics, decision and parent run. It is a DuckDB "
+        "file, runs/registry.duckdb by default.",
+    )
+    gsub = g.add_subparsers(dest="registry_command", metavar="ACTION")
+    gsub.required = True
+    gl = gsub.add_parser("list", help="one line per run, newest first")
+    gl.add_argument("--card", help="only runs of this card name")
+    gl.add_argument("--limit", type=int, default=50, help="at most this many runs (default 50)")
+    gs = gsub.add_parser("show", help="everything recorded about one run")
+    gs.add_argument("run", help="run id, a unique prefix of one, or the run folder")
+    gd = gsub.add_parser("diff", help="what differs between two runs")
+    gd.add_argument("run_a", help="run id (or prefix, or folder)")
+    gd.add_argument("run_b", help="run id (or prefix, or folder)")
+    ga = gsub.add_parser("add", help="register a run folder (e.g. one whose registration failed)")
+    ga.add_argument("run_folder", help="a run, re-render or update folder")
+    for q in (gl, gs, gd):
+        q.add_argument(
+            "--registry",
+            default="runs/registry.duckdb",
+            help="registry file (default: runs/registry.duckdb)",
+        )
+    ga.add_argument(
+        "--registry",
+        help="registry file (default: the registry next to the run folder)",
+    )
     return p
+
+
+def _registry_flags(parser: argparse.ArgumentParser, default: str) -> None:
+    grp = parser.add_mutually_exclusive_group()
+    grp.add_argument(
+        "--registry", help=f"record the run in this registry file (default: {default})"
+    )
+    grp.add_argument(
+        "--no-registry", action="store_true", help="do not record the run in any registry"
+    )
+
+
+def _registry_arg(args: argparse.Namespace) -> Any:
+    if getattr(args, "no_registry", False):
+        return False
+    return getattr(args, "registry", None)
 
 
 def _err(msg: str) -> None:
@@ -122,6 +198,17 @@ def _validate(path: str) -> int:
     print(f"  launch:    {launch.eligible:,} eligible, ${launch.fixed_cost:,.0f} fixed cost")
     print(f"  policies:  {', '.join(p.label for p in card.decision_policies())}")
     print(f"  rules:     {', '.join(r.name for r in card.rules)}")
+    if card.pooled:
+        print(
+            f"  pooled:    {card.experiment_factor} = {', '.join(card.experiments)}; the decision "
+            f"is about {card.target_experiment!r}"
+        )
+    if card.monitoring.rules:
+        print(
+            f"  stop:      {', '.join(r.name for r in card.monitoring.rules)} (checked by update)"
+        )
+    if card.registry_path is not None:
+        print(f"  registry:  {card.registry_path}")
     return EXIT_OK
 
 
@@ -162,6 +249,22 @@ def _command(args: argparse.Namespace, progress: Any) -> Any:
             seed=args.seed,
             quick=args.quick,
             progress=progress,
+            registry=_registry_arg(args),
+        )
+    if args.command == "update":
+        from bayesdecide.run.updating import update_run
+
+        return update_run(
+            args.run_folder,
+            args.data,
+            label=args.label,
+            out=args.out,
+            draws=args.draws,
+            tune=args.tune,
+            chains=args.chains,
+            seed=args.seed,
+            progress=progress,
+            registry=_registry_arg(args),
         )
     from bayesdecide.card import parse_assignments
     from bayesdecide.errors import CardError
@@ -169,17 +272,25 @@ def _command(args: argparse.Namespace, progress: Any) -> Any:
 
     if not args.sets:
         raise CardError("give at least one --set key=value (e.g. --set annoyance_penalty=50)")
-    return rerender(args.run_folder, parse_assignments(args.sets), out=args.out, progress=progress)
+    return rerender(
+        args.run_folder,
+        parse_assignments(args.sets),
+        out=args.out,
+        progress=progress,
+        registry=_registry_arg(args),
+    )
 
 
 def _dispatch(args: argparse.Namespace, progress: Any) -> int:
     import duckdb
 
-    from bayesdecide.errors import DataValidationError, RunFolderError, SpecError
+    from bayesdecide.errors import DataValidationError, RegistryError, RunFolderError, SpecError
 
     try:
         if args.command == "validate":
             return _validate(args.card)
+        if args.command == "registry":
+            return _registry_command(args)
         result = _command(args, progress)
     except KeyboardInterrupt as exc:
         _err(f"interrupted{': ' + str(exc) if str(exc) else ''}; no run folder was written")
@@ -188,7 +299,7 @@ def _dispatch(args: argparse.Namespace, progress: Any) -> int:
         return _fail(f"data: {exc}", EXIT_DATA)
     except duckdb.Error as exc:
         return _fail(f"data: DuckDB could not read the data: {exc}", EXIT_DATA)
-    except (SpecError, RunFolderError) as exc:  # CardError is a SpecError
+    except (SpecError, RunFolderError, RegistryError) as exc:  # CardError is a SpecError
         return _fail(str(exc), EXIT_USAGE)
     except Exception as exc:  # noqa: BLE001 - the CLI reports, never dumps a traceback
         if _is_fit_error(exc):
@@ -197,12 +308,114 @@ def _dispatch(args: argparse.Namespace, progress: Any) -> int:
             f"unexpected {type(exc).__name__}: {exc} (set BAYESDECIDE_DEBUG=1 for the traceback)",
             EXIT_INTERNAL,
         )
+    except BaseException as exc:  # noqa: BLE001 - a sampler panic (Rust) is a BaseException
+        if type(exc).__name__ != "PanicException":
+            raise
+        return _fail(f"the model could not be fitted: the sampler panicked: {exc}", EXIT_FIT)
     rec = result.summary.recommendation
     print(result.folder)
     if progress is not None:
         print(f"  memo: {result.memo_html}", file=sys.stderr)
         print(f"  recommendation: {rec.decision}", file=sys.stderr)
+        if result.record is not None:
+            print(f"  registered: {result.record.run_id}", file=sys.stderr)
     return EXIT_BLOCKED if rec.blocked else EXIT_OK
+
+
+def _registry_command(args: argparse.Namespace) -> int:
+    from bayesdecide.run.registry import (
+        REGISTRY_FILE,
+        diff_records,
+        open_registry,
+        register_folder,
+    )
+
+    action = args.registry_command
+    if action == "add":
+        from pathlib import Path
+
+        folder = Path(args.run_folder).resolve()
+        top = folder.parent.parent if folder.parent.name == "rerenders" else folder
+        location = args.registry or top.parent / REGISTRY_FILE
+        record = register_folder(folder, location)
+        print(f"registered {record.run_id} ({record.kind}) in {location}")
+        return EXIT_OK
+    reg = open_registry(args.registry)
+    if action == "list":
+        print(_registry_listing(reg.table(), args.card, args.limit))
+    elif action == "show":
+        print(_registry_show(reg.get(args.run)))
+    else:
+        a, b = reg.get(args.run_a), reg.get(args.run_b)
+        print(_registry_diff(diff_records(a, b), a.run_id, b.run_id))
+    return EXIT_OK
+
+
+def _money(v: Any) -> str:
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return "n/a"
+    if x != x:
+        return "n/a"
+    return f"-${abs(x):,.0f}" if x < 0 else f"${x:,.0f}"
+
+
+def _registry_listing(table: Any, card: str | None, limit: int) -> str:
+    if card is not None:
+        table = table[table["card_name"] == card]
+    if table.empty:
+        return "no runs registered" + (f" for card {card!r}" if card else "")
+    rows = []
+    for run_id, r in table.head(max(limit, 1)).iterrows():
+        ok = "ok" if r["checks_ok"] else "FAILED"
+        folder = "" if r["folder_exists"] else "  [folder missing]"
+        parent = f" <- {r['parent_run']}" if isinstance(r["parent_run"], str) else ""
+        policy = next((x for x in (r["policy_label"], r["policy"]) if isinstance(x, str)), "-")
+        p = r["prob_positive"]
+        prob = f"{p:.0%}" if p == p and p is not None else "n/a"
+        rows.append(
+            f"{run_id}  {r['kind']:<6} {r['card_name']} v{r['card_version']}  "
+            f"{r['decision']}: {policy}  E[value] {_money(r['expected_value'])}  "
+            f"P(value>0) {prob}  checks {ok}{parent}{folder}"
+        )
+    more = len(table) - len(rows)
+    return "\n".join(rows + ([f"... {more} more (--limit)"] if more > 0 else []))
+
+
+def _registry_show(record: Any) -> str:
+    import dataclasses
+    import json
+    from pathlib import Path
+
+    lines = []
+    for f in dataclasses.fields(record):
+        v = getattr(record, f.name)
+        if isinstance(v, dict | list):
+            v = json.dumps(v, sort_keys=True) if v else "-"
+        lines.append(f"{f.name:>16}: {v}")
+    if not Path(record.folder).is_dir():
+        lines.append(
+            f"note: the run folder {record.folder} no longer exists (deleted or moved by hand); "
+            "the registry keeps its record"
+        )
+    return "\n".join(lines)
+
+
+def _registry_diff(frame: Any, a: str, b: str) -> str:
+    if frame.empty:
+        return f"{a} and {b} do not differ (besides id, folder, time and command)"
+    head = f"{'field':<32} {a:<34} {b:<34} change"
+    lines = [head, "-" * len(head)]
+    for r in frame.itertuples():
+        change = "" if r.change is None or r.change != r.change else f"{r.change:+,.4g}"
+        lines.append(f"{r.field:<32} {_cell(r.a):<34} {_cell(r.b):<34} {change}")
+    return "\n".join(lines)
+
+
+def _cell(v: Any) -> str:
+    text = "-" if v is None else (f"{v:,.4g}" if isinstance(v, float) else str(v))
+    return text if len(text) <= 34 else text[:31] + "..."
 
 
 def _fail(msg: str, code: int) -> int:

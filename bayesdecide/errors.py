@@ -22,3 +22,8 @@ class DataValidationError(BayesDecideError, ValueError):
 class RunFolderError(BayesDecideError):
     """A run folder is missing, incomplete or damaged (a file cannot be read). The message names
     the file and what to do."""
+
+
+class RegistryError(BayesDecideError):
+    """The run registry cannot be opened, is locked by another process for too long, or has no
+    such run. The message names the registry file and what to do."""

@@ -37,7 +37,15 @@ class FakeFit:
     ):
         from bayesdecide import cell_effects
 
-        eff = cell_effects(cells)
+        return cls.from_effects(
+            cell_effects(cells), draws=draws, chains=chains, seed=seed, diagnostics=diagnostics
+        )
+
+    @classmethod
+    def from_effects(
+        cls, eff, *, draws: int = 200, chains: int = 2, seed: int = 0, diagnostics=None
+    ):
+        """From an EffectTable (e.g. several experiments combined)."""
         rng = np.random.default_rng(seed)
         e = eff["effect"].values
         sd = np.sqrt(np.diagonal(eff["effect_cov"].values, axis1=1, axis2=2))

@@ -39,10 +39,12 @@ from bayesdecide.card.sections import (
     Monitoring,
     OutcomeEntry,
     PolicyEntry,
+    RegistrySection,
     Risk,
     RuleEntry,
     ValueSection,
     resolve_data_path,
+    resolve_path,
 )
 from bayesdecide.card.semantics import check_card
 from bayesdecide.data.spec import ExperimentSpec, Outcome
@@ -96,6 +98,9 @@ class ModelCard:
     )
     risks: tuple[Risk, ...] = key("risk register, one [[risks]] table each", ())
     monitoring: Monitoring = key("the post-launch monitoring plan", Monitoring())
+    registry: RegistrySection = key(
+        "the run registry runs of this card are recorded in", RegistrySection()
+    )
     raw: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
     path: Path | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -159,6 +164,46 @@ class ModelCard:
         )
 
     @property
+    def row_spec(self) -> ExperimentSpec:
+        """The spec each experiment's rows are read with: :attr:`spec` without the experiment
+        factor of a pooled card (the factor is added when the experiments are combined)."""
+        from bayesdecide.data.combine import without_factor
+
+        return without_factor(self.spec, self.data.experiment_factor) if self.pooled else self.spec
+
+    # -- several experiments ---------------------------------------------------------------------
+    @property
+    def pooled(self) -> bool:
+        """Whether the card pools several experiments (``[[data.sources]]``)."""
+        return self.data.pooled
+
+    @property
+    def experiment_factor(self) -> str | None:
+        """The factor whose levels are the experiments (``None`` for a single experiment)."""
+        return self.data.experiment_factor if self.pooled else None
+
+    @property
+    def experiments(self) -> list[str]:
+        """Labels of the pooled experiments, in card order (empty for a single experiment)."""
+        return [s.label for s in self.data.sources]
+
+    @property
+    def target_experiment(self) -> str | None:
+        """The experiment whose population the launch decision is about: ``[launch].experiment``,
+        else the last source with rows (``None`` for a single experiment)."""
+        if not self.pooled:
+            return None
+        if self.launch.experiment is not None:
+            return self.launch.experiment
+        return [s.label for s in self.data.sources if s.kind == "rows"][-1]
+
+    @property
+    def registry_path(self) -> Path | None:
+        """``[registry].path`` resolved against the card's folder (``None``: not set)."""
+        p = resolve_path(self.registry.path, self.path)
+        return Path(p) if p is not None else None
+
+    @property
     def assignment_share(self) -> float:
         """Designed share of units assigned to treatment."""
         return self.experiment.assignment_share
@@ -193,28 +238,116 @@ class ModelCard:
         return self.sampling.resolve(quick=quick, **overrides)
 
     def cells(self, data: Any = None) -> Any:
-        """Cell statistics of ``data`` (default: the card's data source) under the card's spec."""
+        """Cell statistics of ``data`` (default: the card's data source) under the card's spec.
+
+        A pooled card (``[[data.sources]]``) aggregates every source with rows under
+        :attr:`row_spec` and combines them (:func:`bayesdecide.data.combine.combine_cells`); its
+        experiment factor's levels are the source labels. ``data`` is then refused: give it per
+        source in the card.
+        """
         from bayesdecide.data import cell_stats
 
-        return cell_stats(
-            self.data.load() if data is None else data,
-            self.spec,
-            single_arm_cells=self.data.single_arm_cells,
-            drop_missing_outcomes=self.data.drop_missing_outcomes,
-        )
+        def aggregate(rows: Any, spec: ExperimentSpec) -> Any:
+            return cell_stats(
+                rows,
+                spec,
+                single_arm_cells=self.data.single_arm_cells,
+                drop_missing_outcomes=self.data.drop_missing_outcomes,
+            )
+
+        if not self.pooled:
+            return aggregate(self.data.load() if data is None else data, self.spec)
+        if data is not None:
+            raise CardError(
+                f"card {self.name!r} pools several experiments; its data are the "
+                "[[data.sources]] of the card, so card.cells() takes no data"
+            )
+        from bayesdecide.data.combine import combine_cells
+
+        parts = {
+            s.label: aggregate(s.load(), self.row_spec)
+            for s in self.data.sources
+            if s.kind == "rows"
+        }
+        return combine_cells(parts, self.data.experiment_factor, self.factors)
+
+    def effects(self, cells: Any = None) -> Any:
+        """The EffectTable the card's model is fitted on: :func:`bayesdecide.cell_effects` of
+        ``cells`` (default :meth:`cells`), and for a pooled card the published estimates of its
+        summary sources added as further experiments
+        (:func:`bayesdecide.data.combine.combine_effects`)."""
+        from bayesdecide.data.effects import cell_effects
+
+        cells = self.cells() if cells is None else cells
+        table = cell_effects(cells)
+        summaries = [s for s in self.data.sources if s.kind == "summary"]
+        if not summaries:
+            return table
+        from bayesdecide.data.combine import combine_effects
+        from bayesdecide.data.effects import linear_combinations
+
+        derived = linear_combinations(cells)  # outcomes the model derives from components
+        parts: dict[str, Any] = {"rows": table}  # labelled already: its key is not a level
+        for s in summaries:
+            parts[s.label] = self._summary_table(s, derived)
+        return combine_effects(parts, self.data.experiment_factor, self.factors)
+
+    def _summary_table(self, source: Any, derived: Mapping[str, Any]) -> Any:
+        """A summary source's published estimates as an EffectTable (errors name the source)."""
+        from bayesdecide.errors import DataValidationError
+        from bayesdecide.model.summary import table_from_summary
+
+        frame = source.load()
+        groups = [f for f in self.factors if f != self.data.experiment_factor]
+        where = f"[[data.sources]] {source.label!r} ({source.summary})"
+        if source.outcome not in frame.columns:
+            raise DataValidationError(
+                f"{where} has no column {source.outcome!r} naming each row's outcome; columns: "
+                f"{list(frame.columns)} (set outcome = '<column>')"
+            )
+        reported = [str(o) for o in frame[source.outcome].unique()]
+        unknown = [o for o in reported if o not in self.outcome_names]
+        if unknown:
+            raise DataValidationError(
+                f"{where} reports outcome(s) {unknown} that the card does not measure; use the "
+                f"card's outcome names {self.outcome_names} or drop those rows"
+            )
+        bad = [o for o in reported if o in derived]
+        if bad:
+            parts = ", ".join(derived[bad[0]])
+            raise DataValidationError(
+                f"{where} reports {bad}, which the model derives exactly from its components "
+                f"({parts}) in the row-level data, so a published estimate of it cannot inform "
+                "the fit; give the components' estimates instead, or drop those rows"
+            )
+        try:
+            return table_from_summary(
+                frame,
+                estimate=source.estimate,
+                std_error=source.std_error,
+                groups=groups,
+                outcome=source.outcome,
+                n=source.n,
+            )
+        except DataValidationError as exc:
+            raise DataValidationError(f"{where}: {exc}") from None
 
     def fit(
         self, cells: Any = None, *, quick: bool = False, progressbar: bool = True, **overrides: Any
     ) -> Any:
         """Fit the card's model (:func:`bayesdecide.model.fitting.fit`) on ``cells`` (default:
         :meth:`cells` of the card's data) with :meth:`fit_settings` (``overrides``: ``draws``,
-        ``tune``, ``chains``, ``seed``, ``target_accept``, ``sampler``)."""
+        ``tune``, ``chains``, ``seed``, ``target_accept``, ``sampler``). A pooled card with
+        published estimates fits :meth:`effects` (rows and estimates together)."""
         from bayesdecide.model.fitting import fit
         from bayesdecide.model.priors import decode_priors
 
         priors = decode_priors(self.priors) or None
+        cells = self.cells() if cells is None else cells
+        if any(s.kind == "summary" for s in self.data.sources):
+            cells = self.effects(cells)
         return fit(
-            self.cells() if cells is None else cells,
+            cells,
             self.spec,
             factors=self.factors,
             interactions=self.hierarchy.interactions,
@@ -292,13 +425,26 @@ class ModelCard:
             ci_prob=d.ci_prob,
         )
 
+    def decision_fit(self, fit: Any) -> Any:
+        """What the decision is about: ``fit`` itself, or for a pooled card the cells of
+        :attr:`target_experiment` with that experiment's mix
+        (:func:`bayesdecide.data.combine.experiment_view`)."""
+        from bayesdecide.data.combine import ExperimentView, experiment_view
+
+        if not self.pooled or isinstance(fit, ExperimentView):
+            return fit
+        return experiment_view(fit, self.data.experiment_factor, str(self.target_experiment))
+
     def decide(self, fit: Any, *, cells: Any = None, **changes: Any) -> Any:
         """The :class:`~bayesdecide.decide.Decision` of ``fit`` under the card's settings,
         gated by the card's checks: sampler diagnostics and sample ratio always; covariate
         balance when ``cells`` (the fitted cell statistics) are given. ``changes`` as in
-        :meth:`bayesdecide.decide.DecisionSettings.with_changes`."""
+        :meth:`bayesdecide.decide.DecisionSettings.with_changes`. A pooled card decides about
+        its :attr:`target_experiment`'s population (:meth:`decision_fit`); the checks cover every
+        experiment's rows."""
         from bayesdecide.decide import Decision, run_checks
 
+        fit = self.decision_fit(fit)
         checks = None
         if cells is not None:
             checks = run_checks(

@@ -42,8 +42,86 @@ class CardInfo:
 
 
 @dataclass(frozen=True)
+class SourceEntry:
+    """``[[data.sources]]``: one experiment (or wave) of a card that pools several.
+
+    Rows come from a simulator or a file read by DuckDB (the card's columns, as for a single
+    source); a past experiment known only by published estimates comes from a ``summary`` table:
+    one row per cell (a level of every hierarchy factor but the experiment factor) and outcome,
+    with the estimate, its standard error and the units in the cell.
+    """
+
+    label: str = key(
+        "the experiment's level of the experiment factor, e.g. '2025-wave-1' (letters, digits, "
+        "'_', '-', '.')"
+    )
+    simulator: str | None = key(
+        "simulator name: 'retention' or 'markets' (one of simulator, path, summary)",
+        None,
+        choices=SIMULATORS,
+    )
+    args: dict[str, Any] = key("keyword arguments of the simulator", {})
+    path: str | None = key(
+        "Parquet/CSV file, folder or glob of rows read by DuckDB; relative to the card's folder",
+        None,
+    )
+    summary: str | None = key(
+        "CSV/Parquet file of published estimates, one row per cell x outcome; relative to the "
+        "card's folder",
+        None,
+    )
+    estimate: str = key(
+        "summary: column of the effect estimates, in the outcome's unit", "estimate"
+    )
+    std_error: str = key("summary: column of their standard errors, same unit", "std_error")
+    outcome: str = key("summary: column naming each row's outcome", "outcome")
+    n: str = key("summary: column of randomized units per cell (both arms)", "n")
+    description: str = key("what the experiment was, when and where it ran", "")
+
+    @property
+    def kind(self) -> str:
+        """``"summary"`` for published estimates, else ``"rows"``."""
+        return "summary" if self.summary is not None else "rows"
+
+    def load(self) -> Any:
+        """Rows (a pandas DataFrame from the simulator, or the file path for DuckDB) or, for a
+        summary source, the published table as a pandas DataFrame."""
+        if self.simulator is not None:
+            return simulate(self.simulator, self.args).data
+        if self.summary is not None:
+            return read_summary_table(self.summary)
+        return str(self.path)
+
+    @property
+    def source_label(self) -> str:
+        if self.simulator is not None:
+            args = ", ".join(f"{k}={v!r}" for k, v in self.args.items())
+            return f"{self.label}: simulator {self.simulator}({args})"
+        if self.summary is not None:
+            return f"{self.label}: published estimates {self.summary}"
+        return f"{self.label}: file {self.path}"
+
+
+def read_summary_table(path: str) -> Any:
+    """A published-estimates table (CSV or Parquet) as a pandas DataFrame, read by DuckDB."""
+    import duckdb
+
+    from bayesdecide.errors import DataValidationError
+
+    p = Path(path)
+    if not p.exists():
+        raise DataValidationError(f"summary table {path!r} does not exist; fix [[data.sources]]")
+    reader = "read_parquet" if p.suffix.lower() == ".parquet" else "read_csv_auto"
+    try:
+        return duckdb.sql(f"SELECT * FROM {reader}(?)", params=[str(p)]).df()
+    except duckdb.Error as exc:
+        raise DataValidationError(f"summary table {path!r} cannot be read: {exc}") from None
+
+
+@dataclass(frozen=True)
 class DataSource:
-    """``[data]``: where the rows come from, a simulator (with ``[data.args]``) or a file."""
+    """``[data]``: where the rows come from, a simulator (with ``[data.args]``) or a file; or
+    several experiments pooled in one fit (``[[data.sources]]``)."""
 
     simulator: str | None = key(
         "simulator name: 'retention' or 'markets' (use either this or path)",
@@ -66,15 +144,39 @@ class DataSource:
     drop_missing_outcomes: bool = key(
         "drop rows with missing outcomes (counted per arm; default false)", False
     )
+    sources: tuple[SourceEntry, ...] = key(
+        "several experiments (or waves) pooled in one fit, one [[data.sources]] table each "
+        "(instead of simulator/path); their labels are the levels of experiment_factor",
+        (),
+    )
+    experiment_factor: str = key(
+        "with [[data.sources]]: the hierarchy factor whose levels are the sources' labels (list "
+        "it in hierarchy.factors and the feature dictionary)",
+        "experiment",
+    )
+
+    @property
+    def pooled(self) -> bool:
+        """Whether the card pools several experiments (``[[data.sources]]``)."""
+        return bool(self.sources)
 
     def load(self) -> Any:
         """The data: a pandas DataFrame from the simulator, or the file path for DuckDB."""
+        if self.pooled:
+            raise CardError(
+                "this card pools several experiments ([[data.sources]]); load them one by one "
+                "with card.data.sources[i].load(), or use card.cells() / card.effects()"
+            )
         if self.simulator is not None:
             return simulate(self.simulator, self.args).data
         return str(self.path)
 
     @property
     def label(self) -> str:
+        if self.pooled:
+            return f"{len(self.sources)} experiments: " + "; ".join(
+                s.source_label for s in self.sources
+            )
         if self.simulator is not None:
             args = ", ".join(f"{k}={v!r}" for k, v in self.args.items())
             return f"simulator {self.simulator}({args})"
@@ -192,6 +294,11 @@ class LaunchSection:
     mix: dict[str, dict[str, float]] | None = key(
         "launch mix: factor -> {level: share}; default the experiment's mix", None
     )
+    experiment: str | None = key(
+        "with [[data.sources]]: the experiment (a source label) whose population the launch is "
+        "about; default the last source with rows",
+        None,
+    )
     description: str = key("who will be treated and when", "")
 
 
@@ -297,6 +404,38 @@ class Risk:
     owner: str = key("who watches it", "")
 
 
+STOP_RULE_TYPES = ("effect_above", "effect_below", "transport_below")
+
+
+@dataclass(frozen=True)
+class StopRule:
+    """``[[monitoring.rules]]``: a stop rule that ``bayesdecide update`` evaluates on the rollout.
+
+    The rule *fires* (stop or roll back) when the posterior probability of its event is at least
+    ``min_prob``. Events: ``effect_above`` / ``effect_below``: the rollout's effect on ``outcome``
+    (treated minus holdout, per assigned customer at the rollout's mix, in the outcome's unit) is
+    above / below ``threshold``; ``transport_below``: the transport multiplier is below
+    ``threshold`` (default: the parent run's break-even transport multiplier).
+    """
+
+    name: str = key("short name, e.g. 'Annoyance'")
+    type: str = key(
+        "effect_above, effect_below or transport_below (see [[monitoring.rules]] in the guide)",
+        choices=STOP_RULE_TYPES,
+    )
+    outcome: str | None = key("effect_above / effect_below: the outcome", None)
+    threshold: float | None = key(
+        "effect rules: the bound in the outcome's unit per assigned customer; transport_below: "
+        "a multiplier (default: the run's break-even transport multiplier)",
+        None,
+    )
+    min_prob: float = key(
+        "the rule fires when the posterior probability of its event is at least this, in (0, 1)",
+        0.8,
+    )
+    description: str = key("the rule in words, as pre-registered", "")
+
+
 @dataclass(frozen=True)
 class Monitoring:
     """``[monitoring]``: the post-launch monitoring plan."""
@@ -306,21 +445,48 @@ class Monitoring:
     metrics: tuple[str, ...] = key("what is monitored", ())
     stop_rules: tuple[str, ...] = key("conditions that trigger rollback", ())
     review: str = key("when the decision is revisited", "")
+    rules: tuple[StopRule, ...] = key(
+        "stop rules `bayesdecide update` evaluates on the rollout data, one "
+        "[[monitoring.rules]] table each",
+        (),
+    )
+
+
+@dataclass(frozen=True)
+class RegistrySection:
+    """``[registry]``: where runs of this card are recorded."""
+
+    path: str | None = key(
+        "DuckDB file the runs of this card register in; relative to the card's folder "
+        "(default: <out>/registry.duckdb; --registry overrides)",
+        None,
+    )
+
+
+def resolve_path(path: str | None, card_path: Path | None) -> str | None:
+    """``path`` resolved against the card's folder when relative (``None`` stays ``None``)."""
+    if path is None:
+        return None
+    p = Path(path).expanduser()
+    if not p.is_absolute() and card_path is not None:
+        p = card_path.parent / p
+    return str(p)
 
 
 def resolve_data_path(data: DataSource, card_path: Path | None) -> DataSource:
-    """``data`` with a relative ``path`` resolved against the card's folder."""
+    """``data`` with relative paths (its own and its sources') resolved against the card's
+    folder."""
     from dataclasses import replace
 
-    if data.path is None:
-        return data
-    p = Path(data.path).expanduser()
-    if not p.is_absolute() and card_path is not None:
-        p = card_path.parent / p
-    return replace(data, path=str(p))
+    sources = tuple(
+        replace(s, path=resolve_path(s.path, card_path), summary=resolve_path(s.summary, card_path))
+        for s in data.sources
+    )
+    return replace(data, path=resolve_path(data.path, card_path), sources=sources)
 
 
 __all__ = [
+    "STOP_RULE_TYPES",
     "CardInfo",
     "DataSource",
     "DecisionSection",
@@ -331,9 +497,14 @@ __all__ = [
     "Monitoring",
     "OutcomeEntry",
     "PolicyEntry",
+    "RegistrySection",
     "Risk",
     "RuleEntry",
+    "SourceEntry",
+    "StopRule",
     "ValueSection",
+    "read_summary_table",
     "resolve_data_path",
+    "resolve_path",
     "simulate",
 ]

@@ -40,8 +40,61 @@ def _name(card: ModelCard, src: str) -> None:
         )
 
 
+def _sources(card: ModelCard, src: str) -> None:
+    data = card.data
+    if data.simulator is not None or data.path is not None or data.args:
+        raise CardError(
+            f"{src}: [data] lists [[data.sources]]; give each experiment's simulator, path or "
+            "summary in its [[data.sources]] table and remove data.simulator/path/args."
+        )
+    labels = [s.label for s in data.sources]
+    if _dups(labels):
+        raise CardError(f"{src}: [[data.sources]] label(s) {_dups(labels)} used twice.")
+    for i, s in enumerate(data.sources):
+        where = f"'data.sources[{i}]'"
+        if not NAME_PATTERN.fullmatch(s.label):
+            raise CardError(
+                f"{src}: {where}.label is {s.label!r}; use letters, digits, '_', '-' and '.' "
+                "(it is a level of the experiment factor), e.g. label = '2025-wave-1'."
+            )
+        given = [k for k in ("simulator", "path", "summary") if getattr(s, k) is not None]
+        if len(given) != 1:
+            raise CardError(
+                f"{src}: {where} ({s.label!r}) needs exactly one of simulator, path (rows) or "
+                f"summary (published estimates); it gives {given or 'none'}."
+            )
+        if s.args and s.simulator is None:
+            raise CardError(f"{src}: {where}.args only applies to a simulator; remove it.")
+    if not any(s.kind == "rows" for s in data.sources):
+        raise CardError(
+            f"{src}: [[data.sources]] has no source with rows (simulator or path); published "
+            "estimates join experiments whose rows the card reads."
+        )
+    factor = data.experiment_factor
+    if factor not in card.factors:
+        raise CardError(
+            f"{src}: 'data.experiment_factor' is {factor!r}, which is not in hierarchy.factors "
+            f"{list(card.factors)}; add it (e.g. factors = [{factor!r}, ...]) so the model pools "
+            "the experiments."
+        )
+    _levels(card, factor, labels, "[[data.sources]] labels", src)
+    target = card.launch.experiment
+    if target is not None and target not in labels:
+        raise CardError(
+            f"{src}: 'launch.experiment' is {target!r}, not a [[data.sources]] label.{suggest(target, labels)} "
+            f"Use one of {labels}."
+        )
+
+
 def _data(card: ModelCard, src: str) -> None:
     data = card.data
+    if data.sources:
+        _sources(card, src)
+        return
+    if card.launch.experiment is not None:
+        raise CardError(
+            f"{src}: 'launch.experiment' applies to cards that pool [[data.sources]]; remove it."
+        )
     if (data.simulator is None) == (data.path is None):
         raise CardError(
             f"{src}: [data] needs exactly one of 'data.simulator' (with optional [data.args]) "
@@ -342,6 +395,45 @@ def _checks(card: ModelCard, src: str) -> None:
             )
 
 
+def _monitoring(card: ModelCard, src: str) -> None:
+    mon = card.monitoring
+    if mon.holdout_share is not None and not 0 < mon.holdout_share < 1:
+        raise CardError(
+            f"{src}: 'monitoring.holdout_share' is {mon.holdout_share}; give the share of eligible "
+            "customers kept as a randomized holdout, strictly between 0 and 1."
+        )
+    names = [r.name for r in mon.rules]
+    if _dups(names):
+        raise CardError(f"{src}: [[monitoring.rules]] name(s) {_dups(names)} used twice.")
+    for i, r in enumerate(mon.rules):
+        where = f"'monitoring.rules[{i}]'"
+        if not 0 < r.min_prob < 1:
+            raise CardError(
+                f"{src}: {where}.min_prob is {r.min_prob}; give a probability in (0, 1)."
+            )
+        if r.threshold is not None and not math.isfinite(r.threshold):
+            raise CardError(f"{src}: {where}.threshold is {r.threshold}; give a finite number.")
+        if r.type == "transport_below":
+            if r.outcome is not None:
+                raise CardError(
+                    f"{src}: {where}.outcome does not apply to type = 'transport_below' (the "
+                    "multiplier is on [value].transport_outcomes); remove it."
+                )
+            if r.threshold is not None and r.threshold <= 0:
+                raise CardError(f"{src}: {where}.threshold must be a multiplier > 0.")
+            continue
+        if r.outcome is None or r.threshold is None:
+            raise CardError(
+                f"{src}: {where} ({r.type}, rule {r.name!r}) needs outcome and threshold (in the "
+                "outcome's unit per assigned customer)."
+            )
+        if r.outcome not in card.outcome_names:
+            raise CardError(
+                f"{src}: {where}.outcome is {r.outcome!r}.{suggest(r.outcome, card.outcome_names)} "
+                f"Use one of {card.outcome_names}."
+            )
+
+
 def _fit(card: ModelCard, src: str) -> None:
     check_fit_settings(card.sampling.given(), f"{src}: [fit]")
 
@@ -361,6 +453,7 @@ CHECKS: tuple[Callable[[ModelCard, str], None], ...] = (
     _rules,
     _decision,
     _checks,
+    _monitoring,
 )
 
 

@@ -31,6 +31,12 @@ from bayesdecide.card import ModelCard, load_card
 from bayesdecide.data import CellStats
 from bayesdecide.run.folders import check_parent, interrupt_guard, staged_folder
 from bayesdecide.run.lineage import lineage
+from bayesdecide.run.registry import (
+    RegistryArg,
+    default_location,
+    register_or_warn,
+    resolve_location,
+)
 from bayesdecide.run.render import (
     Progress,
     RunResult,
@@ -122,6 +128,7 @@ def run_card(
     progress: Progress | None = stderr,
     progressbar: bool | None = None,
     fit: Any = None,
+    registry: RegistryArg = None,
 ) -> RunResult:
     """Run a model card end to end and write a new run folder under ``out``.
 
@@ -141,6 +148,10 @@ def run_card(
         Show the sampler's progress bar (default: when ``progress`` is set).
     fit:
         A fit of this card's model on this card's data (e.g. from a notebook): skips sampling.
+    registry:
+        The run registry the finished run is recorded in (a ``.duckdb`` path); default the
+        card's ``[registry].path``, else ``<out>/registry.duckdb``; ``False``: not recorded. A
+        registration that fails warns and leaves the run folder complete.
 
     Raises
     ------
@@ -182,6 +193,7 @@ def run_card(
         fit_seconds = time.perf_counter() - t_fit
         steps(f"Fitted in {fit_seconds:.1f}s; computing decision tables")
         decision = card.decide(fit, cells=cells)
+        view = card.decision_fit(fit)  # a pooled card decides about its target experiment
         with staged_folder(parent, card.name) as stage:
             run = RunInfo(
                 id=stage.final.name,
@@ -195,7 +207,7 @@ def run_card(
                 target_accept=settings.get("target_accept"),
                 sampler=settings.get("sampler"),
             )
-            summary, tables = build_summary(card, fit, decision, run, data)
+            summary, tables = build_summary(card, view, decision, run, data)
             steps(f"Writing the run folder {stage.final}")
             (stage.path / "summary.json").write_text(summary.to_json(), encoding="utf-8")
             if card.path is not None and Path(card.path).exists():
@@ -214,10 +226,15 @@ def run_card(
                 created,
                 _now(),
             )
+            if card.pooled:
+                info["experiments"] = card.experiments
+                info["decision_experiment"] = card.target_experiment
             write_json(stage.path / "lineage.json", info)
-            memo_md, memo_html, figures = render(steps, stage, card, summary, fit, decision)
+            memo_md, memo_html, figures = render(steps, stage, card, summary, view, decision)
             guard.check("while writing the run folder")
-    return finish(steps, RunResult(stage.final, summary, memo_md, memo_html, figures))
+    location = resolve_location(registry, card.registry_path, default_location(parent))
+    record = register_or_warn(stage.final, location)
+    return finish(steps, RunResult(stage.final, summary, memo_md, memo_html, figures, record))
 
 
 __all__ = ["FIT_FILE", "check_fit", "describe_data", "fit_model", "run_card"]

@@ -43,13 +43,15 @@ class Steps:
 
 @dataclass(frozen=True)
 class RunResult:
-    """What a run wrote: its folder, the typed summary, and the paths of memo and figures."""
+    """What a run wrote: its folder, the typed summary, the paths of memo and figures, and its
+    registry record (``None`` when not registered)."""
 
     folder: Path
     summary: RunSummary
     memo_md: Path
     memo_html: Path
     figures: dict[str, Path]
+    record: Any = None
 
 
 def write_tables(folder: Path, tables: Mapping[str, pd.DataFrame]) -> None:

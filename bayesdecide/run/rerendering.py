@@ -23,6 +23,12 @@ from bayesdecide.decide.checks import Checks, evaluate_checks
 from bayesdecide.errors import CardError, RunFolderError
 from bayesdecide.run.folders import interrupt_guard, staged_folder
 from bayesdecide.run.pipeline import FIT_FILE
+from bayesdecide.run.registry import (
+    RegistryArg,
+    register_or_warn,
+    resolve_location,
+    run_registry_location,
+)
 from bayesdecide.run.render import (
     Progress,
     RunResult,
@@ -82,9 +88,15 @@ def load_run_card(run_folder: Path) -> ModelCard:
     return card_from_dict(raw, source=str(path))
 
 
-def rejudge_checks(parent: RunSummary, card: ModelCard, diagnostics: Mapping[str, Any]) -> Checks:
+def rejudge_checks(
+    parent: RunSummary,
+    card: ModelCard,
+    diagnostics: Mapping[str, Any],
+    assignment_share: float | None = None,
+) -> Checks:
     """The run's checks judged against the card's (possibly changed) thresholds, with what was
-    loosened relative to the run's own thresholds."""
+    loosened relative to the run's own thresholds. ``assignment_share`` (default the card's) is
+    the designed treated share of the run's data (an update's: 1 - holdout share)."""
     balance = pd.DataFrame([vars(b) for b in parent.checks.balance])
     if not balance.empty:
         balance = balance.set_index("covariate")
@@ -94,7 +106,7 @@ def rejudge_checks(parent: RunSummary, card: ModelCard, diagnostics: Mapping[str
         balance,
         diagnostics,
         card.checks,
-        assignment_share=card.assignment_share,
+        assignment_share=card.assignment_share if assignment_share is None else assignment_share,
     )
     return Checks(
         checks.results, checks.balance, tuple(card.checks.loosened_from(parent.checks.thresholds))
@@ -107,13 +119,17 @@ def rerender(
     *,
     out: str | Path | None = None,
     progress: Progress | None = stderr,
+    registry: RegistryArg = None,
 ) -> RunResult:
     """Re-render a run's decision and memo with changed assumptions, from the saved fit.
 
     ``overrides`` are dotted card keys or shortcuts (see :mod:`bayesdecide.card.overrides`), e.g.
     ``{"annoyance_penalty": 50, "launch.fixed_cost": 350000}``. Keys that would need a refit
     (data, outcomes, hierarchy, priors, fit) are refused. Writes ``<run>/rerenders/<stamp>/`` (or
-    a new folder under ``out``).
+    a new folder under ``out``). The re-render is recorded, with the run as its parent, in
+    ``registry`` (default: where the run's card says, else ``<run folder's parent>/registry.duckdb``;
+    ``False``: not recorded). An update's folder re-renders with its posterior transport
+    multiplier.
     """
     run_folder = Path(run_folder)
     if not run_folder.is_dir():
@@ -134,8 +150,18 @@ def rerender(
     steps(f"Loading the saved fit of {run_folder.name}")
     fit = load_fit(run_folder / FIT_FILE)
     steps("Recomputing the decision (no refit)")
-    checks = rejudge_checks(parent, card, fit.diagnostics)
-    decision = Decision.from_fit(fit, card.decision_settings(), checks=checks)
+    from bayesdecide.run.updating import update_assignment_share
+
+    share = update_assignment_share(run_folder)
+    checks = rejudge_checks(parent, card, fit.diagnostics, share)
+    view = decision_fit_of_run(run_folder, card, fit)
+    settings = card.decision_settings()
+    asked = {"transport_multiplier", "launch.transport_multiplier"} & set(overrides)
+    if share is not None and not asked:
+        # an update's effects already carry the posterior multiplier: no further decay unless
+        # the re-render asks for it
+        settings = settings.with_changes(transport_multiplier=1.0)
+    decision = Decision.from_fit(view, settings, checks=checks)
     where, stem = (
         (run_folder / "rerenders", "") if out is None else (Path(out), f"{card.name}-rerender")
     )
@@ -150,16 +176,37 @@ def rerender(
             }
         )
         summary, tables = build_summary(
-            card, fit, decision, run, parent.data, parent_run=str(run_folder)
+            card, view, decision, run, parent.data, parent_run=str(run_folder)
         )
+        if share is not None:
+            from bayesdecide.run.updating import update_context, update_factors
+
+            summary = update_context(summary, update_factors(run_folder, card) or (), 1 - share)
         steps(f"Writing {stage.final}")
         (stage.path / "summary.json").write_text(summary.to_json(), encoding="utf-8")
         write_json(stage.path / "overrides.json", dict(overrides))
         write_json(stage.path / "card.json", card.to_dict())
         write_tables(stage.path, tables)
-        memo_md, memo_html, figures = render(steps, stage, card, summary, fit, decision)
+        memo_md, memo_html, figures = render(steps, stage, card, summary, view, decision)
         guard.check("while writing the re-render")
-    return finish(steps, RunResult(stage.final, summary, memo_md, memo_html, figures))
+    location = resolve_location(
+        registry, None, run_registry_location(run_folder, card.registry.path)
+    )
+    record = register_or_warn(stage.final, location)
+    return finish(steps, RunResult(stage.final, summary, memo_md, memo_html, figures, record))
+
+
+def decision_fit_of_run(run_folder: Path, card: ModelCard, fit: Any) -> Any:
+    """What a saved run's decision is about: the card's :meth:`~ModelCard.decision_fit` of the
+    fit, or for an update's folder the reference experiment's cells with the posterior transport
+    multiplier applied draw by draw (:mod:`bayesdecide.run.updating`)."""
+    from bayesdecide.run.records import UPDATE_FILE
+
+    if (run_folder / UPDATE_FILE).is_file():
+        from bayesdecide.run.updating import transported_view_of_run
+
+        return transported_view_of_run(run_folder, card, fit)
+    return card.decision_fit(fit)
 
 
 def _now() -> str:
@@ -168,4 +215,11 @@ def _now() -> str:
     return _dt.datetime.now().astimezone().isoformat(timespec="seconds")
 
 
-__all__ = ["REFIT_SECTIONS", "load_fit", "load_run_card", "rejudge_checks", "rerender"]
+__all__ = [
+    "REFIT_SECTIONS",
+    "decision_fit_of_run",
+    "load_fit",
+    "load_run_card",
+    "rejudge_checks",
+    "rerender",
+]

@@ -58,7 +58,7 @@ def runs(tmp_path_factory):
                 main(["run", str(RETENTION_CARD), "--out", str(parent), "--quick", "--quiet"])
                 == code
             )
-            (folders[name],) = parent.iterdir()
+            (folders[name],) = [p for p in parent.iterdir() if p.is_dir()]  # not the registry
     return folders
 
 

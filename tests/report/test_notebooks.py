@@ -39,7 +39,7 @@ def test_notebook_executes(path: Path):
 
 def test_notebooks_are_committed_with_outputs():
     nbformat = pytest.importorskip("nbformat")
-    assert [p.stem[:2] for p in NOTEBOOKS] == ["01", "02", "03"]
+    assert [p.stem[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04"]
     for path in NOTEBOOKS:
         nb = nbformat.read(path, as_version=4)
         code = [c for c in nb.cells if c.cell_type == "code"]
