@@ -131,6 +131,14 @@ def _parser() -> argparse.ArgumentParser:
         help="check a model card (everything that needs only the card) and print what it describes",
     )
     v.add_argument("card", help="path to a model card")
+    v.add_argument(
+        "--by",
+        metavar="FACTOR",
+        help="also cross-validate by level: refit leaving each level of FACTOR out (e.g. "
+        "region) and report, per held-out level, its predictive interval, whether its own "
+        "estimate fell inside, the width and the PIT (loads the data and fits once per level)",
+    )
+    v.add_argument("--quick", action="store_true", help="with --by: 2 chains x 300 draws per refit")
 
     g = sub.add_parser(
         "registry",
@@ -212,6 +220,50 @@ def _validate(path: str) -> int:
     return EXIT_OK
 
 
+def _cross_validate(path: str, factor: str, quick: bool, progress: Any) -> int:
+    """``validate CARD --by FACTOR``: cross-validation by level of the card's primary outcome."""
+    from bayesdecide.card import load_card
+    from bayesdecide.errors import SpecError
+    from bayesdecide.validate import PIT_BOUNDS, cross_validate_levels
+
+    card = load_card(path)
+    if factor not in card.factors:
+        raise SpecError(
+            f"--by {factor!r}: cross-validation holds out levels of a factor the card pools over "
+            f"(hierarchy.factors = {card.factors})"
+        )
+    table = card.effects()
+    primary = card.primary_outcome
+    outcomes = [primary] + [o for o in card.guardrail_outcomes if o != primary]
+    result = cross_validate_levels(
+        table,
+        factor,
+        lambda t: card.fit(t, quick=quick, progressbar=False),
+        outcomes=outcomes,
+        progress=progress,
+    )
+    prob = result.attrs["prob"]
+    print(
+        f"cross-validation by {factor} ({len(set(result['level']))} levels; {prob:.0%} predictive intervals):"
+    )
+    print(
+        f"  {'level':20s} {'outcome':18s} {'estimate':>10s} {'interval':>24s} {'covered':>8s} {'PIT':>6s}"
+    )
+    for _, r in result.iterrows():
+        flag = "  <- surprising" if r["surprising"] else ""
+        print(
+            f"  {r['level']:20s} {r['outcome']:18s} {r['estimate']:10.4g} "
+            f"[{r['lower']:10.4g}, {r['upper']:10.4g}] {str(r['covered']):>8s} {r['pit']:6.3f}{flag}"
+        )
+    bad = result[result["surprising"]]
+    if len(bad):
+        print(
+            f"warning: {len(bad)} held-out level x outcome(s) outside PIT {list(PIT_BOUNDS)}: the "
+            "hierarchy would have mispredicted them; check those levels before pooling them"
+        )
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``bayesdecide`` command; returns the exit code."""
     parser = _parser()
@@ -288,7 +340,10 @@ def _dispatch(args: argparse.Namespace, progress: Any) -> int:
 
     try:
         if args.command == "validate":
-            return _validate(args.card)
+            code = _validate(args.card)
+            if args.by:
+                return _cross_validate(args.card, args.by, args.quick, progress)
+            return code
         if args.command == "registry":
             return _registry_command(args)
         result = _command(args, progress)

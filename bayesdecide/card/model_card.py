@@ -344,7 +344,8 @@ class ModelCard:
 
         priors = decode_priors(self.priors) or None
         cells = self.cells() if cells is None else cells
-        if any(s.kind == "summary" for s in self.data.sources):
+        is_table = hasattr(cells, "data_vars") and "effect" in cells  # an EffectTable already
+        if not is_table and any(s.kind == "summary" for s in self.data.sources):
             cells = self.effects(cells)
         return fit(
             cells,

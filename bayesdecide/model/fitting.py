@@ -520,6 +520,7 @@ def _resolved(inputs: ModelInputs, options: Mapping[str, Any]) -> dict[str, list
         options.get("priors"),
         options.get("prior_scale", "data"),
         all_outcomes=inputs.outcomes,
+        guess=inputs.spread_guess,
     )
 
 

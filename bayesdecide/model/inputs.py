@@ -39,7 +39,7 @@ dependent one is their linear combination in every draw (exactly, as in the data
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import xarray as xr
@@ -97,6 +97,7 @@ class ModelInputs:
     ctrl_std: np.ndarray
     ctrl_se_std: np.ndarray
     n_units: np.ndarray | None
+    spread_guess: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def cells(self) -> list[str]:
@@ -223,6 +224,57 @@ def _cell_scale(
     return s_unit, coef, levels, n_units
 
 
+def _spread_guess(
+    y: np.ndarray, var: np.ndarray, mask: np.ndarray, hierarchy: Hierarchy, obs_cells: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Moment estimates (K,) of every spread, in the units of ``y``: per factor, the sd of its
+    levels' coefficients in a precision-weighted fit of the estimates on the factors' main effects,
+    less their sampling noise; for interactions and cells, the residual spread of that fit less
+    the sampling variance. Zero where the noise explains everything. Used only to scale the
+    default priors (:func:`bayesdecide.model.priors.default_prior`)."""
+    factors = [t for t in hierarchy.level_terms if len(t.members) == 1]
+    codes = {t.name: t.codes[obs_cells] for t in factors}
+    n, k = y.shape
+    cols = [np.ones((n, 1))]
+    spans = {}
+    for t in factors:
+        onehot = np.zeros((n, len(t.levels)))
+        onehot[np.arange(n), codes[t.name]] = 1.0
+        spans[t.name] = (sum(c.shape[1] for c in cols), len(t.levels))
+        cols.append(onehot)
+    x = np.concatenate(cols, axis=1)
+    ridge = np.full(x.shape[1], 1e-6)
+    ridge[0] = 0.0
+    out = {name: np.zeros(k) for name in hierarchy.prior_names if name != "mu"}
+    for j in range(k):
+        g = mask[:, j]
+        if g.sum() < 2:
+            continue
+        w = 1.0 / var[g, j]
+        w = w / w.sum()
+        xg = x[g]
+        coef = np.linalg.lstsq(
+            xg.T @ (w[:, None] * xg) + np.diag(ridge), xg.T @ (w * y[g, j]), rcond=None
+        )[0]
+        resid = y[g, j] - xg @ coef
+        between = np.sum(w * resid**2) - np.sum(w * var[g, j])
+        resid_sd = np.sqrt(between) if between > 0 else 0.0
+        for t in hierarchy.level_terms:
+            if t.name in spans:
+                start, size = spans[t.name]
+                prec = np.zeros(size)
+                np.add.at(prec, codes[t.name][g], 1.0 / var[g, j])
+                seen = prec > 0
+                noise = np.mean(1.0 / prec[seen])
+                b = coef[start : start + size][seen]
+                out[f"sigma_{t.name}"][j] = np.sqrt(max(np.var(b) - noise, 0.0))
+            else:
+                out[f"sigma_{t.name}"][j] = resid_sd
+        if "sigma_cell" in out:
+            out["sigma_cell"][j] = resid_sd
+    return out
+
+
 def build_inputs(
     table: xr.Dataset,
     *,
@@ -335,7 +387,14 @@ def build_inputs(
         ctrl_std = np.where(ctrl_obs, (cm - ctrl_center) / ctrl_scale, 0.0)
         ctrl_se_std = np.where(ctrl_obs, np.maximum(cse / ctrl_scale, 1e-3), 1.0)
 
+    spread_guess = {
+        name: guess * unit
+        for name, guess in _spread_guess(
+            y, np.diagonal(v_std, axis1=1, axis2=2), mask, hierarchy, obs_cells
+        ).items()
+    }
     return ModelInputs(
+        spread_guess=spread_guess,
         table=table,
         hierarchy=hierarchy,
         outcomes=list(outcomes),

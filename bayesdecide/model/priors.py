@@ -183,21 +183,21 @@ PriorSpec = Prior | Mapping[str, Any]
 PriorArg = Mapping[str, PriorSpec | Mapping[str, PriorSpec]]
 
 
-def default_prior(name: str, unit: float) -> Prior:
+def default_prior(name: str, unit: float, guess: float = 0.0) -> Prior:
     """The data-scaled default of prior ``name`` for an outcome whose observed effects are about
-    ``unit`` in size (natural units).
+    ``unit`` in size, with ``guess`` a moment estimate of the spread (natural units).
 
     - ``mu ~ Normal(0, 2 unit)``: the hypermean is within a few typical effects of zero.
-    - ``sigma_<factor> ~ HalfNormal(unit)``: a factor moves effects by up to about one typical
-      effect; small spreads are allowed (complete pooling is in reach when the data say so).
-    - ``sigma_<f1>_x_<f2> ~ HalfNormal(unit / 2)``: interactions are smaller than main effects.
-    - ``sigma_cell ~ HalfNormal(unit / 2)``: what no term explains.
+    - ``sigma_<factor> ~ HalfNormal(max(2 guess, unit / 2))``: wide around what the unpooled level
+      means suggest, so a factor with a few far-apart levels (risk bands) is not pulled together by
+      the prior, while small spreads stay in reach (complete pooling when the data say so).
+    - ``sigma_<f1>_x_<f2>``, ``sigma_cell ~ HalfNormal(max(2 guess, unit / 4))``, the guess being
+      the cells' spread around the main effects.
     """
     if name == INTERCEPT:
         return Prior("Normal", mu=0.0, sigma=2.0 * unit)
-    if name == "sigma_cell" or "_x_" in name:
-        return Prior("HalfNormal", sigma=0.5 * unit)
-    return Prior("HalfNormal", sigma=unit)
+    floor = 0.25 * unit if (name == "sigma_cell" or "_x_" in name) else 0.5 * unit
+    return Prior("HalfNormal", sigma=max(2.0 * guess, floor))
 
 
 def _as_prior(value: Any, name: str) -> Prior:
@@ -229,6 +229,7 @@ def resolve_priors(
     overrides: PriorArg | None,
     prior_scale: str = "data",
     all_outcomes: Sequence[str] | None = None,
+    guess: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, list[Prior]]:
     """Prior name -> one :class:`Prior` per modelled outcome (natural units): the user's where
     given (for all outcomes or per outcome), else the data-scaled default (``prior_scale="data"``);
@@ -268,7 +269,8 @@ def resolve_priors(
             if o in per_outcome:
                 row.append(per_outcome[o])
             elif prior_scale == "data":
-                row.append(default_prior(name, float(unit[j])))
+                g = float(guess[name][j]) if guess and name in guess else 0.0
+                row.append(default_prior(name, float(unit[j]), g))
             else:
                 missing.append(f"{name}[{o}]")
                 row.append(Prior("Fixed", value=1.0))

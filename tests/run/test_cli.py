@@ -227,3 +227,21 @@ def test_rerender_with_launch_mix_and_rule(fake_pipeline, tmp_path, capsys):
     assert s.policies["treat_all"].expected_value != base.policies["treat_all"].expected_value
     thresholds = {g.rule: g.threshold for g in s.guardrails}
     assert thresholds["Primary value"] == 0.95
+
+
+def test_validate_by_names_a_factor_the_card_pools_over(capsys):
+    assert main(["validate", str(RETENTION_CARD), "--by", "country"]) == EXIT_USAGE
+    assert "hierarchy.factors" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_validate_cross_validates_by_region(capsys):
+    """Each of the seed's three regions held out in turn (quick refits): a row per region and
+    checked outcome with its predictive interval and PIT."""
+    assert (
+        main(["validate", str(RETENTION_CARD), "--by", "region", "--quick", "--quiet"]) == EXIT_OK
+    )
+    out = capsys.readouterr().out
+    assert "cross-validation by region (3 levels" in out
+    for region in ("Americas", "EMEA", "APAC"):
+        assert region in out
