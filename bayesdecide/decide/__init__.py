@@ -6,7 +6,8 @@ the experiment's ``cell_share``:
 
 * :mod:`.value` - value model (weights on outcomes, benefits scaled by the transport multiplier);
 * :mod:`.population` - launch size, mix (post-stratified), fixed cost, transport multiplier;
-* :mod:`.policies` - treat none / all, rules over labels, cell sets (as data);
+* :mod:`.policies` - treat none / all, rules over labels, cell sets (as data), restated for a new
+  level;
 * :mod:`.evaluate` - policy value draws at launch scale and their summary table;
 * :mod:`.optimal` - Bayes-optimal targeting under guardrail chance constraints;
 * :mod:`.guardrails` - pre-registered rules evaluated as posterior probabilities, on a policy's
@@ -21,7 +22,8 @@ the experiment's ``cell_share``:
 * :mod:`.recommend` - the recommendation rule (the one implementation);
 * :mod:`.defaults` - default thresholds (loss, decision threshold, interval probability);
 * :mod:`.settings` - :class:`DecisionSettings`;
-* :mod:`.decision` - :class:`Decision`, gathering all of it.
+* :mod:`.decision` - :class:`Decision`, gathering all of it, and pricing a launch in a level with
+  no data yet (:meth:`Decision.for_new_level`).
 """
 
 from bayesdecide.decide.breakeven import (
@@ -69,6 +71,7 @@ from bayesdecide.decide.policies import (
     TREAT_ALL,
     TREAT_NONE,
     Policy,
+    policy_at_level,
     treat_all,
     treat_none,
 )
@@ -118,6 +121,7 @@ __all__ = [
     "linear_coefficients",
     "optimal_policy",
     "parse_assumption",
+    "policy_at_level",
     "policy_table",
     "policy_values",
     "recommend",

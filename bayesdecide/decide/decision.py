@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from functools import cached_property
 from typing import Any
 
@@ -18,7 +19,12 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayesdecide.decide._draws import DEFAULT_SAMPLE_DIMS, as_sample_dims, factor_names
+from bayesdecide.decide._draws import (
+    DEFAULT_SAMPLE_DIMS,
+    as_sample_dims,
+    factor_levels,
+    factor_names,
+)
 from bayesdecide.decide.breakeven import break_even_draws, break_even_table
 from bayesdecide.decide.checks import CheckResult, Checks, CheckThresholds, evaluate_checks
 from bayesdecide.decide.compare import LevelComparison, compare_levels
@@ -38,9 +44,11 @@ from bayesdecide.decide.policies import (
     OPTIMAL_WITHOUT_GROUP_RULES,
     TREAT_ALL,
     Policy,
+    policy_at_level,
     treat_all,
     treat_none,
 )
+from bayesdecide.decide.population import MixSpec
 from bayesdecide.decide.recommend import Recommendation, recommend
 from bayesdecide.decide.sensitivity import sensitivity_table
 from bayesdecide.decide.settings import DecisionSettings
@@ -164,6 +172,86 @@ class Decision:
     def with_policies(self, *policies: Policy | Mapping[str, Any]) -> Decision:
         """A new Decision with ``policies`` added to the others (same name: replaced)."""
         return self._replace(self.settings.with_policies(*policies))
+
+    def for_new_level(
+        self,
+        level: Mapping[str, str],
+        fit: Any,
+        *,
+        n_eligible: float,
+        fixed_cost: float,
+        mix: MixSpec = None,
+        seed: int | None = None,
+        **changes: Any,
+    ) -> Decision:
+        """The decision of launching in a level with no data yet (a new region, a new product).
+
+        The level's cell effects are :meth:`bayesdecide.Fit.predict_new` of ``fit`` (the fit
+        this decision was built from): one cell per combination of ``level`` with the fitted
+        levels of the other factors, a new level's effect drawn from the fitted spread of its
+        factor on every posterior draw. The launch is a new population: ``n_eligible`` customers
+        of the level and a ``fixed_cost`` in dollars (both must be stated: the decision's own
+        are for the fitted levels), mixed over the cells by ``mix`` (a
+        :class:`~bayesdecide.decide.Population` mix; default the experiment's mix over the other
+        factors, ``predict_new``'s ``cell_share``). The value model, transport multiplier,
+        fixed-cost rule, guardrails, thresholds and checks (the sampler diagnostics gate this
+        decision too) are kept; the policies are restated for the level
+        (:func:`~bayesdecide.decide.policies.policy_at_level`: a rule naming other regions treats
+        nobody there). ``changes`` as in :meth:`with_settings`; ``seed`` seeds the new level's
+        draws (default: the fit's seed).
+
+        Its tables read as for any launch: ``policy_table()`` (dollars for the level's launch),
+        ``effects_table()`` (the mix-weighted effect per eligible customer of the level, the
+        outcomes' units), ``break_even_table()``, ``guardrail_table()``::
+
+            new = decision.for_new_level({"region": "Middle East"}, fit,
+                                         n_eligible=200_000, fixed_cost=400_000)
+            new.policy_table()
+        """
+        if not isinstance(level, Mapping) or not level:
+            raise SpecError(
+                "level must be a mapping {factor: label}, e.g. {'region': 'Middle East'}"
+            )
+        self._check_fitted_by(fit)
+        tau = fit.predict_new(dict(level), seed=seed)
+        known = {f: factor_levels(self.tau, f) for f in level if f in factor_names(self.tau)}
+        cells = [str(c) for c in tau["cell"].values]
+        settings = replace(
+            self.settings,
+            population=replace(
+                self.settings.population, n_eligible=n_eligible, fixed_cost=fixed_cost, mix=mix
+            ),
+            policies=tuple(policy_at_level(p, level, cells, known) for p in self.settings.policies),
+        ).with_changes(**changes)
+        return Decision(
+            tau,
+            tau["cell_share"],
+            settings,
+            checks=self.checks,
+            sample_dims=self.sample_dims,
+        )
+
+    def _check_fitted_by(self, fit: Any) -> None:
+        """``fit.tau`` must be this decision's draws (the same fit, not another hierarchy's)."""
+        try:
+            tau = fit.tau
+            fit.predict_new  # noqa: B018 - a Fit, not just draws
+        except AttributeError as err:
+            raise SpecError(
+                f"fit must be the Fit this decision was built from, got {type(fit).__name__}"
+            ) from err
+        mine = self.tau
+        same = (
+            set(tau.dims) == set(mine.dims)
+            and all(tau.sizes[d] == mine.sizes[d] for d in mine.dims)
+            and list(map(str, tau["cell"].values)) == list(map(str, mine["cell"].values))
+            and np.array_equal(tau.transpose(*mine.dims).values, mine.values)
+        )
+        if not same:
+            raise SpecError(
+                "fit.tau is not this decision's draws: pass the fit the decision was built from "
+                "(card.decide(fit) or Decision.from_fit(fit, settings))"
+            )
 
     # ---- building blocks -------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -195,6 +195,46 @@ def treat_all(label: str = "", description: str = "") -> Policy:
 def as_policy(p: Policy | Mapping[str, Any]) -> Policy:
     """A :class:`Policy` from a Policy or its dict form."""
     return p if isinstance(p, Policy) else Policy.from_dict(p)
+
+
+def policy_at_level(
+    policy: Policy,
+    level: Mapping[str, str],
+    cells: Sequence[str],
+    known: Mapping[str, Sequence[str]],
+) -> Policy:
+    """``policy`` restated for the cells of ``level`` (factor -> one label, often a new one).
+
+    ``cells`` are the labels of the level's cells (:meth:`bayesdecide.Fit.predict_new`) and
+    ``known`` the fitted levels of each factor. A rule's condition on a factor of ``level`` is
+    decided by that factor's label: when it holds, the condition is dropped (the policy treats the
+    level's cells as its other conditions say); when it fails, the policy treats nobody there
+    (``{"region": ["North America", "Europe"]}`` in a new region). The levels a condition names
+    must be fitted levels or the level's own label, so a misspelt level is an error, as in
+    :meth:`Policy.mask`. A cell-set policy keeps the cells it names that are among ``cells`` (none
+    when a label of ``level`` is new). Name, label and description are kept.
+    """
+    if policy.cells is not None:
+        present = set(map(str, cells))
+        return replace(policy, cells=tuple(c for c in policy.cells if c in present))
+    assert policy.rule is not None
+    rule: dict[str, dict[str, tuple]] = {}
+    for factor, cond in policy.rule.items():
+        if factor not in level:
+            rule[factor] = dict(cond)
+            continue
+        label = str(level[factor])
+        valid = list(dict.fromkeys([*map(str, known.get(factor, ())), label]))
+        for op, wanted in cond.items():
+            unknown = [str(v) for v in wanted if str(v) not in valid]
+            if unknown:
+                raise SpecError(
+                    f"policy {policy.name!r}: {factor!r} has no levels {unknown}; levels are "
+                    f"{valid}"
+                )
+            if (label in map(str, wanted)) != (op == "in"):
+                return replace(policy, rule=None, cells=())
+    return replace(policy, rule=rule)
 
 
 def policy_masks(policies: Sequence[Policy], tau: xr.DataArray) -> np.ndarray:
