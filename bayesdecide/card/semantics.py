@@ -114,6 +114,12 @@ def _experiment(card: ModelCard, src: str) -> None:
             "control first: [control, treatment] (e.g. arms = [0, 1]) or [control, arm_1, ..., "
             "arm_k] (e.g. arms = ['control', 'outreach', 'email'])."
         )
+    if len(arms) > 2 and card.pooled:
+        raise CardError(
+            f"{src}: this card pools [[data.sources]] and has {len(arms) - 1} treatment arms; "
+            "pooling experiments with several treatment arms is not supported: give one data "
+            "source, or two arms [control, treatment]."
+        )
     shares = card.experiment.arm_shares
     if shares and len(arms) == 2:
         raise CardError(

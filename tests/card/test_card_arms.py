@@ -125,3 +125,11 @@ def test_fit_without_the_cards_arms_is_refused():
         card.check_fit_arms(SimpleNamespace(tau=wrong))
     with pytest.raises(CardError, match="has two arms, but the fit"):
         load_card(RETENTION_CARD).check_fit_arms(SimpleNamespace(tau=wrong))
+
+
+def test_pooled_card_with_several_arms_is_refused():
+    from ..fakes import ROOT
+
+    raw = tomllib.loads((ROOT / "models" / "retention_waves.toml").read_text())
+    raw["experiment"]["arms"] = ["control", "outreach", "email"]
+    assert "pooling experiments with several treatment arms is not supported" in _err(raw)

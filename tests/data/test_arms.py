@@ -241,3 +241,11 @@ def test_two_arm_effect_table_is_unchanged(retention_cells):
     assert not is_multi_arm(eff)
     assert eff["effect"].dims == ("cell", "outcome") and "control_arm" not in eff.attrs
     assert isinstance(arm_effects(eff, "anything"), xr.Dataset)
+
+
+def test_pooling_a_multi_arm_table_is_refused():
+    from bayesdecide.data.combine import combine_effects
+
+    eff = cell_effects(cell_stats(_frame(), _spec()))
+    with pytest.raises(DataValidationError, match="several treatment arms"):
+        combine_effects({"one": eff}, "experiment")
