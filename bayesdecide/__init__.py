@@ -3,7 +3,13 @@
 from bayesdecide.data import CellStats, cell_stats, data_fingerprint
 from bayesdecide.data.adjust import AdjustedEffect, ols_effect
 from bayesdecide.data.effects import average_effect, cell_effects
-from bayesdecide.data.spec import ExperimentSpec, Outcome, OutcomeKind, retention_spec
+from bayesdecide.data.spec import (
+    ExperimentSpec,
+    Outcome,
+    OutcomeKind,
+    retention_spec,
+    retention_three_arm_spec,
+)
 from bayesdecide.errors import BayesDecideError, DataValidationError, SpecError
 from bayesdecide.simulate import (
     Simulation,
@@ -76,6 +82,7 @@ __all__ = [
     "SpecError",
     "__version__",
     "retention_spec",
+    "retention_three_arm_spec",
     "simulate_retention",
     "simulate_retention_rollout",
     "markets_spec",

@@ -11,6 +11,7 @@ import xarray as xr
 
 ROOT = Path(__file__).resolve().parents[1]
 RETENTION_CARD = ROOT / "models" / "retention_outreach.toml"
+OFFERS_CARD = ROOT / "models" / "retention_offers.toml"
 MARKETS_CARD = ROOT / "models" / "multi_market.toml"
 
 
@@ -45,7 +46,12 @@ class FakeFit:
     def from_effects(
         cls, eff, *, draws: int = 200, chains: int = 2, seed: int = 0, diagnostics=None
     ):
-        """From an EffectTable (e.g. several experiments combined)."""
+        """From an EffectTable (e.g. several experiments combined); a multi-arm one gets
+        :meth:`flat_prior` draws."""
+        if "treatment_arm" in eff.dims:
+            return cls.flat_prior(
+                eff, draws=draws, chains=chains, seed=seed, diagnostics=diagnostics
+            )
         rng = np.random.default_rng(seed)
         e = eff["effect"].values
         sd = np.sqrt(np.diagonal(eff["effect_cov"].values, axis1=1, axis2=2))
@@ -61,6 +67,52 @@ class FakeFit:
         for f in eff.attrs["factors"]:
             coords[f] = ("cell", eff[f].values)
         tau = xr.DataArray(draws_, dims=("chain", "draw", "cell", "outcome"), coords=coords)
+        share = xr.DataArray(w, dims="cell", coords={"cell": eff["cell"].values})
+        diag = diagnostics or {"max_rhat": 1.003, "min_ess_bulk": 850.0, "divergences": 0}
+        return cls(eff, tau, share, diag)
+
+    @classmethod
+    def flat_prior(cls, eff, *, draws=200, chains=2, seed=0, diagnostics=None):
+        """Multi-arm EffectTable -> tau (chain, draw, cell, treatment_arm, outcome) drawn from each
+        cell's joint normal N(effect, effect_cov) over arms and outcomes: the posterior under a
+        flat prior with known sampling covariance (no pooling). An arm without data in a cell gets
+        the arm's unit-weighted mean effect with twice the largest standard error of that arm."""
+        rng = np.random.default_rng(seed)
+        e = eff["effect"].transpose("cell", "treatment_arm", "outcome").values
+        cov = (
+            eff["effect_cov"]
+            .transpose("cell", "treatment_arm", "outcome", "treatment_arm_b", "outcome_b")
+            .values
+        )
+        n_cells, n_arms, k = e.shape
+        n = (eff["n_control"] + eff["n_treatment"].sum("treatment_arm")).values
+        w = n / n.sum()
+        z = rng.standard_normal((chains * draws, n_cells, n_arms * k))
+        out = np.empty((chains * draws, n_cells, n_arms, k))
+        for c in range(n_cells):
+            mean, cc = e[c].ravel(), cov[c].reshape(n_arms * k, n_arms * k)
+            missing = ~np.isfinite(mean)
+            if missing.any():
+                arms_mean = np.nansum(np.nan_to_num(e) * w[:, None, None], axis=0)
+                sd = 2 * np.sqrt(np.nanmax(np.einsum("cakak->cak", cov), axis=0))  # (A, K)
+                mean = np.where(missing, arms_mean.ravel(), mean)
+                cc = np.where(np.isfinite(cc), cc, 0.0)
+                cc[missing, missing] = (sd.ravel() ** 2)[missing]
+            vals, vecs = np.linalg.eigh((cc + cc.T) / 2)
+            root = vecs * np.sqrt(np.clip(vals, 0, None))
+            out[:, c] = (mean + z[:, c] @ root.T).reshape(-1, n_arms, k)
+        coords = {
+            "cell": eff["cell"].values,
+            "treatment_arm": eff["treatment_arm"].values,
+            "outcome": eff["outcome"].values,
+        }
+        for f in eff.attrs["factors"]:
+            coords[f] = ("cell", eff[f].values)
+        tau = xr.DataArray(
+            out.reshape(chains, draws, n_cells, n_arms, k),
+            dims=("chain", "draw", "cell", "treatment_arm", "outcome"),
+            coords=coords,
+        )
         share = xr.DataArray(w, dims="cell", coords={"cell": eff["cell"].values})
         diag = diagnostics or {"max_rhat": 1.003, "min_ess_bulk": 850.0, "divergences": 0}
         return cls(eff, tau, share, diag)

@@ -50,7 +50,7 @@ from bayesdecide.card.semantics import check_card
 from bayesdecide.data.spec import ExperimentSpec, Outcome
 from bayesdecide.decide.checks import CheckThresholds
 from bayesdecide.decide.guardrails import Guardrail, guardrail_from_dict
-from bayesdecide.decide.policies import Policy, policy_id, treat_all, treat_none
+from bayesdecide.decide.policies import Policy, policy_id, treat_all, treat_all_id, treat_none
 from bayesdecide.decide.population import Population
 from bayesdecide.decide.settings import DecisionSettings
 from bayesdecide.decide.value import ValueModel
@@ -205,8 +205,23 @@ class ModelCard:
 
     @property
     def assignment_share(self) -> float:
-        """Designed share of units assigned to treatment."""
+        """Designed share of units assigned to treatment (two-arm experiments)."""
         return self.experiment.assignment_share
+
+    @property
+    def multi_arm(self) -> bool:
+        """Whether the card has k >= 2 treatment arms against one control."""
+        return len(self.experiment.arms) > 2
+
+    @property
+    def arm_shares(self) -> dict[str, float] | None:
+        """Multi-arm cards: arm label -> designed share (``[experiment].arm_shares``, default
+        equal); ``None`` for a two-arm card."""
+        if not self.multi_arm:
+            return None
+        labels = self.spec.arm_labels
+        given = self.experiment.arm_shares or (1.0 / len(labels),) * len(labels)
+        return dict(zip(labels, (float(x) for x in given), strict=True))
 
     @property
     def primary_outcome(self) -> str:
@@ -382,25 +397,30 @@ class ModelCard:
 
     @staticmethod
     def policy_id(entry: PolicyEntry) -> str:
-        """``treat_all``/``treat_none`` for ``all``/``none = true``, else the name as an id."""
-        if entry.treat.get("all"):
-            return "treat_all"
-        if entry.treat.get("none"):
+        """``treat_all``/``treat_none`` for ``all``/``none = true`` (``treat_all_<arm>`` for all
+        = true with an arm), else the name as an id."""
+        treat = entry.treat or {}
+        if treat.get("all"):
+            return treat_all_id(entry.arm)
+        if treat.get("none"):
             return "treat_none"
         return policy_id(entry.name)
 
     def decision_policies(self) -> tuple[Policy, ...]:
-        """The card's policies (ids, rules, display labels)."""
+        """The card's policies (ids, rules, arms, display labels)."""
         out = []
         for p in self.policies:
             text = {"label": p.name, "description": p.description}
-            if p.treat.get("all"):
-                out.append(treat_all(**text))
-            elif p.treat.get("none"):
+            treat = p.treat or {}
+            if p.arms is not None:
+                arms = {a: _rule(t) for a, t in p.arms.items()}
+                out.append(Policy(policy_id(p.name), arms=arms, **text))
+            elif treat.get("all"):
+                out.append(treat_all(arm=p.arm, **text))
+            elif treat.get("none"):
                 out.append(treat_none(**text))
             else:
-                rule = {f: list(v) for f, v in p.treat.items() if f not in ("all", "none")}
-                out.append(Policy(policy_id(p.name), rule=rule, **text))
+                out.append(Policy(policy_id(p.name), rule=_rule(treat), arm=p.arm, **text))
         return tuple(out)
 
     def guardrails(self) -> tuple[Guardrail, ...]:
@@ -445,19 +465,53 @@ class ModelCard:
         experiment's rows."""
         from bayesdecide.decide import Decision, run_checks
 
+        self.check_fit_arms(fit)
         fit = self.decision_fit(fit)
         checks = None
         if cells is not None:
             checks = run_checks(
-                cells, dict(fit.diagnostics), self.checks, assignment_share=self.assignment_share
+                cells,
+                dict(fit.diagnostics),
+                self.checks,
+                assignment_share=self.assignment_share,
+                arm_shares=self.arm_shares,
             )
         return Decision.from_fit(
             fit,
             self.decision_settings().with_changes(**changes),
             thresholds=self.checks,
             assignment_share=self.assignment_share,
+            arm_shares=self.arm_shares,
             checks=checks,
         )
+
+    def check_fit_arms(self, fit: Any) -> None:
+        """Raise unless ``fit.tau`` has the card's treatment arms: a ``treatment_arm`` dim with
+        the card's arms (multi-arm card) or none (two-arm card)."""
+        dims = fit.tau.dims
+        if not self.multi_arm:
+            if "treatment_arm" in dims:
+                raise CardError(
+                    f"card {self.name!r} has two arms, but the fit's cell effects have a "
+                    "treatment_arm dim: fit this card's data with this card (card.fit())"
+                )
+            return
+        want = list(self.spec.treatment_arms)
+        have = (
+            [str(a) for a in fit.tau["treatment_arm"].values] if "treatment_arm" in dims else None
+        )
+        if have != want:
+            got = "no treatment_arm dim" if have is None else f"treatment arms {have}"
+            raise CardError(
+                f"card {self.name!r} has treatment arms {want} against {self.spec.arm_labels[0]!r}, "
+                f"but the fit's cell effects have {got}: fit the card's multi-arm EffectTable "
+                "(card.fit()), whose tau has dims (chain, draw, cell, treatment_arm, outcome)"
+            )
+
+
+def _rule(treat: Mapping[str, Any]) -> dict[str, Any]:
+    """A policy rule from a card's treat table (``all = true`` treats everyone)."""
+    return {f: list(v) for f, v in treat.items() if f not in ("all", "none")}
 
 
 def card_from_dict(

@@ -202,10 +202,21 @@ class Experiment:
     """``[experiment]``: the randomized design."""
 
     treatment: str = key("column holding the assignment")
-    arms: tuple[Any, ...] = key("[control, treatment] values of the treatment column")
+    arms: tuple[Any, ...] = key(
+        "values of the treatment column, control first: [control, treatment] for a two-arm "
+        "experiment, or [control, arm_1, ..., arm_k] for k >= 2 treatment arms against one "
+        "control (e.g. ['control', 'outreach', 'email'])"
+    )
+    arm_shares: tuple[float, ...] = key(
+        "multi-arm experiments: designed share of units assigned to each arm, in the order of "
+        "arms (positive, summing to 1); default equal shares",
+        (),
+    )
     unit_id: str | None = key("column identifying the randomized unit", None)
     assignment_share: float = key(
-        "designed share of units assigned to treatment, strictly between 0 and 1", 0.5
+        "two-arm experiments: designed share of units assigned to treatment, strictly between 0 "
+        "and 1",
+        0.5,
     )
     randomization_unit: str = key("what was randomized, e.g. 'customer'", "unit")
     horizon: str = key("outcome window, e.g. '90 days'", "")
@@ -246,7 +257,10 @@ class Hierarchy:
 
     factors: tuple[str, ...] = key("grouping columns; each combination is a cell")
     interactions: tuple[tuple[str, ...], ...] = key(
-        "lists of two or more factors given their own pooled term", ()
+        "lists of two or more factors given their own pooled term; in a multi-arm card "
+        "'treatment_arm' may be one of them (an arm x factor interaction: the arms' effects "
+        "differ by that factor's levels beyond the main effects)",
+        (),
     )
     description: str = key("why these factors", "")
 
@@ -307,9 +321,19 @@ class PolicyEntry:
     """``[[policies]]``: a rollout policy; its id is its name in lower case with ``_``."""
 
     name: str = key("policy name shown in the memo, e.g. 'Treat high risk only'")
-    treat: dict[str, Any] = key(
+    treat: dict[str, Any] | None = key(
         "factor -> list of levels to treat (every listed factor must match), or all = true / "
-        "none = true"
+        "none = true (give treat, or arms in a multi-arm card)",
+        None,
+    )
+    arm: str | None = key(
+        "multi-arm cards: the treatment arm the cells of treat get (required unless none = true)",
+        None,
+    )
+    arms: dict[str, dict[str, Any]] | None = key(
+        "multi-arm cards, instead of treat and arm: arm -> the cells that get it (factor -> list "
+        "of levels, or all = true); no cell may get two arms",
+        None,
     )
     description: str = key("what the policy does", "")
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from bayesdecide.card.fit_settings import check_fit_settings
 from bayesdecide.card.schema import suggest
+from bayesdecide.decide._draws import ARM_DIM
 from bayesdecide.decide.breakeven import assumption_names
 from bayesdecide.decide.guardrails import guardrail_keys
 from bayesdecide.decide.policies import OPTIMAL, OPTIMAL_WITHOUT_GROUP_RULES, policy_id
@@ -106,10 +107,38 @@ def _data(card: ModelCard, src: str) -> None:
 
 def _experiment(card: ModelCard, src: str) -> None:
     arms = card.experiment.arms
-    if len(arms) != 2 or arms[0] == arms[1]:
+    labels = [str(a) for a in arms]
+    if len(arms) < 2 or _dups(labels):
         raise CardError(
-            f"{src}: key 'experiment.arms' is {list(arms)!r}; give exactly two distinct values "
-            "[control, treatment], e.g. arms = [0, 1]."
+            f"{src}: key 'experiment.arms' is {list(arms)!r}; give two or more distinct values, "
+            "control first: [control, treatment] (e.g. arms = [0, 1]) or [control, arm_1, ..., "
+            "arm_k] (e.g. arms = ['control', 'outreach', 'email'])."
+        )
+    if len(arms) > 2 and card.pooled:
+        raise CardError(
+            f"{src}: this card pools [[data.sources]] and has {len(arms) - 1} treatment arms; "
+            "pooling experiments with several treatment arms is not supported: give one data "
+            "source, or two arms [control, treatment]."
+        )
+    shares = card.experiment.arm_shares
+    if shares and len(arms) == 2:
+        raise CardError(
+            f"{src}: 'experiment.arm_shares' is for multi-arm cards; a two-arm card gives "
+            "assignment_share (the treatment share) instead."
+        )
+    if shares and (
+        len(shares) != len(arms)
+        or not all(math.isfinite(x) and x > 0 for x in shares)
+        or abs(sum(shares) - 1) > 1e-6
+    ):
+        raise CardError(
+            f"{src}: key 'experiment.arm_shares' is {list(shares)!r}; give one positive share per "
+            f"arm of {labels}, in that order, summing to 1 (e.g. {[round(1 / len(arms), 4)] * len(arms)})."
+        )
+    if len(arms) > 2 and "none" in labels:
+        raise CardError(
+            f"{src}: an arm of 'experiment.arms' is named 'none', which the memo uses for the "
+            "status quo; rename that arm."
         )
     share = card.experiment.assignment_share
     if not 0 < share < 1:
@@ -160,11 +189,18 @@ def _hierarchy(card: ModelCard, src: str) -> None:
                 f"dictionary.{suggest(f, groups or list(card.features))} Fix the factor, or add "
                 f"a [features.{f}] table with description and role = 'group'."
             )
+    allowed = [*factors, ARM_DIM] if card.multi_arm else factors
+    if ARM_DIM in factors:
+        raise CardError(
+            f"{src}: 'hierarchy.factors' lists {ARM_DIM!r}, the name of the arm dim; rename the "
+            "column (a multi-arm card pools over its arms without listing them)."
+        )
     for i, inter in enumerate(card.hierarchy.interactions):
-        if len(inter) < 2 or any(f not in factors for f in inter):
+        if len(inter) < 2 or any(f not in allowed for f in inter) or _dups(list(inter)):
+            arm = f" (or {ARM_DIM!r}, for an arm x factor term)" if card.multi_arm else ""
             raise CardError(
                 f"{src}: 'hierarchy.interactions[{i}]' is {list(inter)!r}; give a list of two or "
-                f"more factors from hierarchy.factors = {factors}."
+                f"more distinct factors from hierarchy.factors = {factors}{arm}."
             )
 
 
@@ -285,16 +321,58 @@ def _policies(card: ModelCard, src: str) -> None:
                 f"{src}: 'policies[{i}].name' {pol.name!r} is reserved for the Bayes-optimal "
                 "targeting; rename the policy."
             )
-        for factor, levels in pol.treat.items():
-            where = f"'policies[{i}].treat.{factor}'"
-            if factor in ("all", "none"):
-                if not isinstance(levels, bool):
-                    raise CardError(f"{src}: {where} must be true or false.")
-                continue
-            _factor(card, factor, where, src)
-            if not isinstance(levels, list) or not all(isinstance(v, str) for v in levels):
-                raise CardError(f"{src}: {where} must be a list of level names.")
-            _levels(card, factor, levels, where, src)
+        _policy_arms(card, i, src)
+        treats = [(f"'policies[{i}].treat", pol.treat or {})]
+        treats += [(f"'policies[{i}].arms.{a}", t) for a, t in (pol.arms or {}).items()]
+        for prefix, treat in treats:
+            for factor, levels in treat.items():
+                where = f"{prefix}.{factor}'"
+                if factor in ("all", "none"):
+                    if not isinstance(levels, bool):
+                        raise CardError(f"{src}: {where} must be true or false.")
+                    continue
+                _factor(card, factor, where, src)
+                if not isinstance(levels, list) or not all(isinstance(v, str) for v in levels):
+                    raise CardError(f"{src}: {where} must be a list of level names.")
+                _levels(card, factor, levels, where, src)
+
+
+def _policy_arms(card: ModelCard, i: int, src: str) -> None:
+    """A policy's ``treat``/``arm``/``arms`` fit the card's arms: exactly one of ``treat`` and
+    ``arms``; ``arm``/``arms`` only in a multi-arm card, naming its treatment arms; a multi-arm
+    policy that treats anyone names the arm."""
+    pol = card.policies[i]
+    arms = list(card.spec.treatment_arms)
+    where = f"'policies[{i}]'"
+    if (pol.treat is None) == (pol.arms is None):
+        add = "treat = {...}" + (" or arms = {arm = {...}}" if card.multi_arm else "")
+        raise CardError(
+            f"{src}: {where} ({pol.name!r}) needs exactly one of 'treat' and 'arms'; add {add}."
+        )
+    if not card.multi_arm:
+        if pol.arm is not None or pol.arms is not None:
+            key_ = "arm" if pol.arm is not None else "arms"
+            raise CardError(
+                f"{src}: '{where[1:-1]}.{key_}' is for multi-arm cards; this card has two arms "
+                f"{list(card.experiment.arms)}: remove it."
+            )
+        return
+    named = [pol.arm] if pol.arm is not None else list(pol.arms or {})
+    for a in named:
+        if a not in arms:
+            raise CardError(
+                f"{src}: {where} ({pol.name!r}) names arm {a!r}, which is not a treatment arm."
+                f"{suggest(a, arms)} The treatment arms are {arms} (the control "
+                f"{card.spec.arm_labels[0]!r} is the status quo: treat none)."
+            )
+    if pol.arms is not None and pol.arm is not None:
+        raise CardError(f"{src}: {where} ({pol.name!r}) gives 'arm' and 'arms'; keep one.")
+    treat = pol.treat or {}
+    if pol.arms is None and pol.arm is None and not treat.get("none"):
+        raise CardError(
+            f"{src}: {where} ({pol.name!r}) treats customers but names no arm; add arm = one of "
+            f"{arms}, or give arms = {{{arms[0]} = {{...}}, ...}}."
+        )
 
 
 def _rules(card: ModelCard, src: str) -> None:

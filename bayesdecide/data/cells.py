@@ -34,7 +34,7 @@ from bayesdecide.data.validate import (
 )
 from bayesdecide.errors import DataValidationError
 
-ARMS = ("control", "treatment")
+ARMS = ("control", "treatment")  # the arm labels of a two-arm experiment
 CELL_SEPARATOR = " | "
 
 
@@ -42,8 +42,10 @@ CELL_SEPARATOR = " | "
 class CellStats:
     """Sufficient statistics per cell x arm, as an :class:`xarray.Dataset` plus the spec.
 
-    ``ds`` has dims ``cell``, ``arm`` (``control``, ``treatment``), ``outcome``, ``outcome_b``,
-    ``covariate``, ``covariate_b`` and variables
+    ``ds`` has dims ``cell``, ``arm`` (``control``, ``treatment`` for a two-arm experiment; the
+    control then each treatment arm, labelled by :attr:`ExperimentSpec.arm_labels
+    <bayesdecide.data.spec.ExperimentSpec.arm_labels>`, for a multi-arm one), ``outcome``,
+    ``outcome_b``, ``covariate``, ``covariate_b`` and variables
 
     - ``n`` (cell, arm): units entering the sums;
     - ``sum_y`` (cell, arm, outcome), ``sum_yy`` (cell, arm, outcome, outcome_b);
@@ -71,7 +73,7 @@ class CellStats:
 
     @property
     def n_units(self) -> int:
-        """Units entering the statistics, both arms."""
+        """Units entering the statistics, every arm."""
         return int(self.ds["n"].sum())
 
     def means(self) -> xr.DataArray:
@@ -115,9 +117,9 @@ def cell_stats(
         Opt in to dropping rows whose outcomes are missing or non-finite; the count dropped per arm
         is recorded in ``CellStats.dropped`` and warned about. By default such rows are an error.
     single_arm_cells:
-        ``"error"`` (default) rejects cells where one arm has no units; ``"keep"`` keeps them
-        (with a warning) so they inform baselines and population shares while their effects are
-        predicted from the hierarchy.
+        ``"error"`` (default) rejects cells where an arm has no units; ``"keep"`` keeps them
+        (with a warning) so they inform baselines and population shares while the effects they
+        lack are predicted from the hierarchy.
     connection:
         DuckDB connection to use (default: a fresh in-memory one).
 
@@ -125,11 +127,12 @@ def cell_stats(
     ------
     DataValidationError
         For missing or mistyped columns and bad values; the message names the column and the fix.
-        Checked: missing or mistyped columns, no rows, a treatment that is not exactly two arms,
+        Checked: missing or mistyped columns, no rows, treatment values outside the spec's arms
+        (or an arm without rows),
         missing or non-finite values, binary outcomes outside {0, 1}, negative or fractional
         counts, constant outcomes or covariates, magnitudes beyond 1e15, missing or duplicated
         unit ids, group labels outside the spec's declared levels, declared levels without rows,
-        and cells with only one arm.
+        and cells without units in some arm.
 
     Notes
     -----
@@ -189,7 +192,8 @@ def cell_stats(
     dropped: dict[str, int] = {}
     if drop_missing_outcomes:
         lost = (agg["n"] - agg["n_used"]).groupby(agg["_arm"]).sum()
-        dropped = {ARMS[i]: int(lost.get(i, 0)) for i in (0, 1)}
+        labels = spec.arm_labels
+        dropped = {labels[i]: int(lost.get(i, 0)) for i in range(len(labels))}
         if sum(dropped.values()):
             warnings.warn(f"dropped rows with missing outcomes, by arm: {dropped}", stacklevel=2)
     ds = _to_dataset(spec, agg, exponents)
@@ -238,12 +242,13 @@ def _to_dataset(
         cell_idx = np.zeros(len(agg), dtype=int)
     arm_idx = agg["_arm"].to_numpy()
     n_cells, k, p = len(cell_labels), len(spec.outcomes), len(spec.covariates)
+    n_arms = len(spec.arms)
     names = stat_names(spec)
 
     exponents = exponents or {}
 
     def block(cols: list[str], shape: tuple[int, ...]) -> np.ndarray:
-        out = np.zeros((n_cells, 2, len(cols)))
+        out = np.zeros((n_cells, n_arms, len(cols)))
         for j, col in enumerate(cols):
             exponent = exponents.get(col)
             if exponent is None:  # a plain sum (exact for integer terms)
@@ -257,22 +262,22 @@ def _to_dataset(
                     totals[(c, a)] = totals.get((c, a), 0) + int(v)
             for (c, a), total in totals.items():
                 out[c, a, j] = from_integer_sum(total, exponent)
-        return out.reshape(n_cells, 2, *shape)
+        return out.reshape(n_cells, n_arms, *shape)
 
     def symmetric(cols: list[str], size: int) -> np.ndarray:
         packed = block(cols, (len(cols),))
-        out = np.zeros((n_cells, 2, size, size))
+        out = np.zeros((n_cells, n_arms, size, size))
         iu = np.triu_indices(size)
         out[..., iu[0], iu[1]] = packed
         out[..., iu[1], iu[0]] = packed
         return out
 
-    n = np.zeros((n_cells, 2))
+    n = np.zeros((n_cells, n_arms))
     np.add.at(n, (cell_idx, arm_idx), agg["n_used"].to_numpy(dtype=np.float64))
     outcomes, covariates = spec.outcome_names, list(spec.covariates)
     coords: dict[str, Any] = {
         "cell": cell_labels,
-        "arm": list(ARMS),
+        "arm": list(spec.arm_labels),
         "outcome": outcomes,
         "outcome_b": outcomes,
         "covariate": covariates,

@@ -126,6 +126,11 @@ def _cell_table(table: xr.Dataset, outcomes: list[str], label: str) -> xr.Datase
             f"experiment {label!r}: not an EffectTable (needs 'effect' and 'effect_cov'); build "
             "it with bayesdecide.cell_effects or table_from_summary"
         )
+    if "treatment_arm" in table.dims:
+        raise DataValidationError(
+            f"experiment {label!r} has several treatment arms (a treatment_arm dim); pooling "
+            "experiments is for two-arm EffectTables: analyse the multi-arm experiment on its own"
+        )
     have = [str(o) for o in table["outcome"].values]
     unknown = [o for o in have if o not in outcomes]
     if unknown:
@@ -275,9 +280,13 @@ def experiment_view(fit: Any, factor: str, level: str) -> ExperimentView:
 
 
 def without_factor(spec: ExperimentSpec, factor: str) -> ExperimentSpec:
-    """``spec`` without grouping factor ``factor`` (the spec each experiment's rows are read
-    with, before the experiment factor is added)."""
-    return replace(spec, groups=tuple(g for g in spec.groups if g != factor))
+    """``spec`` without grouping factor ``factor`` and its declared levels (the spec each
+    experiment's rows are read with, before the experiment factor is added)."""
+    return replace(
+        spec,
+        groups=tuple(g for g in spec.groups if g != factor),
+        levels={f: lv for f, lv in dict(spec.levels).items() if f != factor},
+    )
 
 
 __all__ = [

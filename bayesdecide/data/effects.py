@@ -10,6 +10,18 @@ Its sampling covariance between outcomes is ``R[c,T]/n[c,T] + R[c,C]/n[c,C]``, w
 (residual) covariance between outcomes within the cell and arm. Outcomes measured on the same units
 are correlated (net margin contains gross margin), so the full K x K matrix is kept.
 
+Multi-arm experiments (k >= 2 treatment arms ``a`` against one control ``C``): each arm's effect is
+its difference from the *shared* control, ``effect[c, a, k] = (ybar[c,a,k] - ybar[c,C,k]) -
+sum_p beta[p,k] (xbar[c,a,p] - xbar[c,C,p])``, and the joint sampling covariance over arms and
+outcomes is::
+
+    Cov(effect[c,a,k], effect[c,b,l]) = [a == b] R[c,a,k,l] / n[c,a] + R[c,C,k,l] / n[c,C]
+
+The arms' means are independent (different units), but every effect subtracts the same control
+mean, so two arms' effects covary by the control mean's sampling covariance ``R[c,C] / n[c,C]``
+(for one outcome and equal arm sizes n: correlation 1/2). The slopes are pooled over every cell
+and arm.
+
 Small cells estimate ``R`` poorly (and a 0/1 outcome can be constant in a small cell), so each
 cell-arm covariance is shrunk toward a prior guess with ``prior_df`` pseudo degrees of freedom (an
 inverse-Wishart-style prior): negligible for cells of hundreds of units, and it keeps every cell's
@@ -28,7 +40,7 @@ import xarray as xr
 
 from bayesdecide.data.cells import CellStats
 from bayesdecide.data.smoothing import predict_log, smooth_log_on_factors
-from bayesdecide.errors import DataValidationError
+from bayesdecide.errors import DataValidationError, SpecError
 
 _ARM_T, _ARM_C = 1, 0
 
@@ -49,11 +61,21 @@ def cell_effects(cells: CellStats, *, adjust: bool = True, prior_df: float = 5.0
     Returns
     -------
     xarray.Dataset
-        ``effect`` (cell, outcome), ``effect_cov`` (cell, outcome, outcome_b), ``control_mean`` and
-        ``control_se`` (cell, outcome), ``n_control`` and ``n_treatment`` (cell), ``observed``
-        (cell; False for a cell kept with one arm, whose effect is NaN), ``slopes`` (covariate,
-        outcome) when adjusted. Units are the outcome's per assigned unit (dollars, probability,
-        counts); the factor labels are coords along ``cell``.
+        Two-arm experiment: ``effect`` (cell, outcome), ``effect_cov`` (cell, outcome, outcome_b),
+        ``control_mean`` and ``control_se`` (cell, outcome), ``n_control`` and ``n_treatment``
+        (cell), ``observed`` (cell; False for a cell kept with one arm, whose effect is NaN),
+        ``slopes`` (covariate, outcome) when adjusted.
+
+        Multi-arm experiment: the same with a ``treatment_arm`` dim (the treatment arms, not the
+        control): ``effect`` (cell, treatment_arm, outcome), each arm minus the shared control;
+        ``effect_cov`` (cell, treatment_arm, outcome, treatment_arm_b, outcome_b), the joint
+        sampling covariance including the covariance between arms that the shared control induces
+        (module docstring); ``n_treatment`` and ``observed`` (cell, treatment_arm; an arm without
+        units in a cell, or a cell without control units, has NaN effects and NaN covariance rows
+        and columns). ``attrs["control_arm"]`` names the control.
+
+        Units are the outcome's per assigned unit (dollars, probability, counts); the factor
+        labels are coords along ``cell``.
     """
     ds = cells.ds
     n, mean_y, syy = within_cross_products(cells)
@@ -88,38 +110,101 @@ def cell_effects(cells: CellStats, *, adjust: bool = True, prior_df: float = 5.0
     cov = (prior_df * target + syy) / (prior_df + dof)[..., None, None]
     with np.errstate(invalid="ignore", divide="ignore"):
         var_mean = cov / n[..., None, None]
-    observed = (n[:, _ARM_T] > 0) & (n[:, _ARM_C] > 0)
-    effect = (mean_y[:, _ARM_T] - mean_y[:, _ARM_C]) - (
-        (mean_x[:, _ARM_T] - mean_x[:, _ARM_C]) @ slopes
+    # every treatment arm (1..A-1) against the control (0)
+    observed = (n[:, 1:] > 0) & (n[:, :1] > 0)  # (cell, arm)
+    effect = np.stack(
+        [
+            (mean_y[:, a] - mean_y[:, _ARM_C]) - ((mean_x[:, a] - mean_x[:, _ARM_C]) @ slopes)
+            for a in range(1, n.shape[1])
+        ],
+        axis=1,
     )
-    effect_cov = var_mean[:, _ARM_T] + var_mean[:, _ARM_C]
-    effect = np.where(observed[:, None], effect, np.nan)
-    effect_cov = np.where(observed[:, None, None], effect_cov, np.nan)
+    effect = np.where(observed[..., None], effect, np.nan)
+    effect_cov = _joint_covariance(var_mean, observed)
     control_mean = np.where(n[:, _ARM_C, None] > 0, mean_y[:, _ARM_C], np.nan)
     control_se = np.sqrt(np.diagonal(var_mean[:, _ARM_C], axis1=-2, axis2=-1))
     coords = {name: coord for name, coord in ds.coords.items() if name not in ("arm",)}
+    attrs = {
+        "factors": list(ds.attrs.get("factors", [])),
+        "adjusted": int(use_covariates),
+        "prior_df": float(prior_df),
+    }
+    if cells.spec.multi_arm:
+        arms = list(cells.spec.treatment_arms)
+        coords.update(treatment_arm=arms, treatment_arm_b=arms)
+        attrs["control_arm"] = cells.spec.arm_labels[0]
+        variables = {
+            "effect": (("cell", "treatment_arm", "outcome"), effect),
+            "effect_cov": (
+                ("cell", "treatment_arm", "outcome", "treatment_arm_b", "outcome_b"),
+                effect_cov,
+            ),
+            "n_treatment": (("cell", "treatment_arm"), n[:, 1:]),
+            "observed": (("cell", "treatment_arm"), observed),
+        }
+    else:
+        variables = {
+            "effect": (("cell", "outcome"), effect[:, 0]),
+            "effect_cov": (("cell", "outcome", "outcome_b"), effect_cov[:, 0, :, 0, :]),
+            "n_treatment": (("cell",), n[:, _ARM_T]),
+            "observed": (("cell",), observed[:, 0]),
+        }
     out = xr.Dataset(
         {
-            "effect": (("cell", "outcome"), effect),
-            "effect_cov": (("cell", "outcome", "outcome_b"), effect_cov),
+            "effect": variables["effect"],
+            "effect_cov": variables["effect_cov"],
             "control_mean": (("cell", "outcome"), control_mean),
             "control_se": (("cell", "outcome"), control_se),
             "n_control": (("cell",), n[:, _ARM_C]),
-            "n_treatment": (("cell",), n[:, _ARM_T]),
-            "observed": (("cell",), observed),
+            "n_treatment": variables["n_treatment"],
+            "observed": variables["observed"],
         },
         coords=coords,
-        attrs={
-            "factors": list(ds.attrs.get("factors", [])),
-            "adjusted": int(use_covariates),
-            "prior_df": float(prior_df),
-        },
+        attrs=attrs,
     )
     if use_covariates:
         out["slopes"] = (("covariate", "outcome"), slopes)
     else:
         out = out.drop_dims(["covariate", "covariate_b"], errors="ignore")
     out = out.drop_dims(["covariate_b"], errors="ignore")
+    return out
+
+
+def _joint_covariance(var_mean: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """Joint sampling covariance (cell, T, K, T, K) of the T treatment arms' effects against the
+    shared control, from the variances of the arm means ``var_mean`` (cell, arm, K, K; arm 0 is
+    the control): the control's for every pair of arms, plus the arm's own on the diagonal
+    blocks. Rows and columns of an arm that is not ``observed`` (cell, T) in a cell are NaN."""
+    n_cells, n_arms, k = var_mean.shape[:3]
+    t = n_arms - 1
+    out = np.zeros((n_cells, t, k, t, k))
+    out += var_mean[:, _ARM_C][:, None, :, None, :]
+    for a in range(t):
+        out[:, a, :, a, :] += var_mean[:, a + 1]
+    missing = ~observed
+    out = np.where(missing[:, :, None, None, None], np.nan, out)
+    return np.where(missing[:, None, None, :, None], np.nan, out)
+
+
+def is_multi_arm(effects: xr.Dataset) -> bool:
+    """Whether an EffectTable is a multi-arm one (it has a ``treatment_arm`` dim)."""
+    return "treatment_arm" in effects.dims
+
+
+def arm_effects(effects: xr.Dataset, arm: str) -> xr.Dataset:
+    """One treatment arm of a multi-arm EffectTable against the control, in the two-arm layout:
+    ``effect`` (cell, outcome), ``effect_cov`` (cell, outcome, outcome_b), ``n_treatment`` and
+    ``observed`` (cell), the control's variables as they are; ``attrs["treatment_arm"]`` names
+    the arm. A two-arm table is returned unchanged."""
+    if not is_multi_arm(effects):
+        return effects
+    arms = [str(a) for a in effects["treatment_arm"].values]
+    if arm not in arms:
+        raise SpecError(f"the EffectTable has no treatment arm {arm!r}; its arms are {arms}")
+    out = effects.sel(treatment_arm=arm, treatment_arm_b=arm).drop_vars(
+        ["treatment_arm", "treatment_arm_b"]
+    )
+    out.attrs = {**effects.attrs, "treatment_arm": arm}
     return out
 
 
@@ -253,8 +338,16 @@ def average_effect(effects: xr.Dataset, weights: xr.DataArray | None = None) -> 
     """Weighted average of observed cells' effects and its standard error (no pooling).
 
     ``weights`` over ``cell`` default to the cells' unit counts (the experiment's mix). Returns
-    ``estimate`` and ``std_error`` per outcome, in the outcome's unit per assigned unit.
+    ``estimate`` and ``std_error`` per outcome, in the outcome's unit per assigned unit; for a
+    multi-arm table per treatment arm and outcome (dims ``treatment_arm``, ``outcome``), each arm
+    averaged over the cells where it is observed.
     """
+    if is_multi_arm(effects):
+        if weights is None:
+            weights = effects["n_control"] + effects["n_treatment"].sum("treatment_arm")
+        arms = [str(a) for a in effects["treatment_arm"].values]
+        parts = [average_effect(arm_effects(effects, a), weights) for a in arms]
+        return xr.concat(parts, dim=xr.Variable("treatment_arm", arms))
     observed = effects["observed"]
     if weights is None:
         weights = effects["n_control"] + effects["n_treatment"]

@@ -31,7 +31,6 @@ from bayesdecide.data.sql import Dialect, fingerprint_sql
 from bayesdecide.data.validate import check_frame_columns, check_schema, match_arm
 
 _FORMAT = 1
-_ARMS = ("control", "treatment")
 
 
 def _label(value: Any) -> str | None:
@@ -51,7 +50,7 @@ def fingerprint_from_aggregate(spec: ExperimentSpec, agg: pd.DataFrame, dialect:
     for _, row in agg.iterrows():
         labels = [_label(row[f"g_{i}"]) for i in range(len(spec.groups))]
         arm = match_arm(row["arm_value"], spec.arms)
-        arm_key = _ARMS[arm] if arm is not None else f"value {_label(row['arm_value'])}"
+        arm_key = spec.arm_labels[arm] if arm is not None else f"value {_label(row['arm_value'])}"
         entries.append([*labels, arm_key, int(row["n"]), str(int(row["fp_hash"]))])
     entries.sort(key=lambda e: json.dumps(e))
     payload = {

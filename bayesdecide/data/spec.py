@@ -1,9 +1,15 @@
 """The experiment spec: what each column of an experiment's data means.
 
 An :class:`ExperimentSpec` is the single description of a randomized experiment that every later
-stage reads: which column identifies the unit, which column holds the assignment and what its two
-arms are called, which outcomes were measured (and of which kind), which grouping factors define
-the cells the model pools over, and which pre-treatment covariates may be used for adjustment.
+stage reads: which column identifies the unit, which column holds the assignment and what its arms
+are called, which outcomes were measured (and of which kind), which grouping factors define the
+cells the model pools over, and which pre-treatment covariates may be used for adjustment.
+
+Arms: ``arms=(control, treatment)`` is a two-arm experiment (cell statistics label the arms
+``control`` and ``treatment``); ``arms=(control, arm_1, ..., arm_k)`` with k >= 2 is a multi-arm
+experiment, k treatment arms against one shared control, whose arms are labelled by their values
+as text (``arms=("control", "outreach", "email")`` gives arms ``control``, ``outreach``,
+``email``; every later stage reports each treatment arm against the control).
 """
 
 from __future__ import annotations
@@ -63,14 +69,17 @@ class Outcome:
 
 @dataclass(frozen=True)
 class ExperimentSpec:
-    """What the columns of a two-arm randomized experiment mean.
+    """What the columns of a randomized experiment mean.
 
     Parameters
     ----------
     treatment:
         Column with the assignment.
     arms:
-        ``(control, treatment)`` values of that column, e.g. ``(0, 1)`` or ``("control", "outreach")``.
+        Values of that column, control first: ``(control, treatment)`` for a two-arm experiment,
+        e.g. ``(0, 1)`` or ``("control", "outreach")``; ``(control, arm_1, ..., arm_k)`` for k >= 2
+        treatment arms against one control, e.g. ``("control", "outreach", "email")``. Values must
+        be distinct, also as text (a multi-arm experiment's arms are labelled by their text).
     outcomes:
         Measured outcomes (names or :class:`Outcome` objects; names default to continuous).
     groups:
@@ -90,7 +99,7 @@ class ExperimentSpec:
     outcomes: tuple[Outcome, ...]
     groups: tuple[str, ...] = ()
     covariates: tuple[str, ...] = ()
-    arms: tuple[Any, Any] = (0, 1)
+    arms: tuple[Any, ...] = (0, 1)
     unit_id: str | None = None
     name: str = "experiment"
     levels: Mapping[str, Sequence[Any]] | tuple[tuple[str, tuple[Any, ...]], ...] = ()
@@ -104,10 +113,7 @@ class ExperimentSpec:
         object.__setattr__(self, "levels", _normalise_levels(self.levels, self.groups))
         if not outcomes:
             raise SpecError("spec has no outcomes; list at least one outcome column")
-        if len(self.arms) != 2 or self.arms[0] == self.arms[1]:
-            raise SpecError(
-                f"arms={self.arms!r}: give exactly two distinct values (control, treatment)"
-            )
+        _check_arms(self.arms)
         names = [self.treatment, *self.outcome_names, *self.groups, *self.covariates]
         if self.unit_id:
             names.append(self.unit_id)
@@ -119,6 +125,24 @@ class ExperimentSpec:
                     "covariates and unit_id must be distinct); remove the duplicate"
                 )
             seen.add(col)
+
+    @property
+    def multi_arm(self) -> bool:
+        """True for k >= 2 treatment arms against one control (``len(arms) > 2``)."""
+        return len(self.arms) > 2
+
+    @property
+    def arm_labels(self) -> tuple[str, ...]:
+        """Labels of the arms on the cell statistics' ``arm`` dim, control first: ``("control",
+        "treatment")`` for a two-arm experiment, the arms' values as text for a multi-arm one."""
+        if not self.multi_arm:
+            return ("control", "treatment")
+        return tuple(str(a) for a in self.arms)
+
+    @property
+    def treatment_arms(self) -> tuple[str, ...]:
+        """Labels of the treatment arms (every arm but the control)."""
+        return self.arm_labels[1:]
 
     @property
     def outcome_names(self) -> list[str]:
@@ -167,6 +191,25 @@ class ExperimentSpec:
         """Stable SHA-256 of the spec (used in fit lineage)."""
         payload = json.dumps(self.to_dict(), sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _check_arms(arms: tuple[Any, ...]) -> None:
+    """Raise unless ``arms`` holds two or more values, distinct as values and as text."""
+    if len(arms) < 2:
+        raise SpecError(
+            f"arms={arms!r}: give the control and at least one treatment arm, control first, "
+            "e.g. arms=(0, 1) or arms=('control', 'outreach', 'email')"
+        )
+    labels = [str(a) for a in arms]
+    repeated = sorted({v for v in labels if labels.count(v) > 1})
+    equal = any(a == b for i, a in enumerate(arms) for b in arms[i + 1 :])
+    if repeated or equal:
+        if len(arms) == 2:
+            raise SpecError(f"arms={arms!r}: give exactly two distinct values (control, treatment)")
+        raise SpecError(
+            f"arms={arms!r}: the arms {repeated} are listed more than once (arms are compared as "
+            "text); list each arm once, control first"
+        )
 
 
 def _normalise_levels(
@@ -254,6 +297,21 @@ def retention_spec() -> ExperimentSpec:
     )
 
 
+def retention_three_arm_spec() -> ExperimentSpec:
+    """Spec of the three-arm retention experiment (``simulate_retention(second_offer=True)``):
+    arms control, outreach and a discount-only email in the ``treatment`` column; otherwise as
+    :func:`retention_spec`."""
+    return ExperimentSpec(
+        name="retention_offers",
+        unit_id="customer_id",
+        treatment="treatment",
+        arms=("control", "outreach", "email"),
+        outcomes=RETENTION_OUTCOMES,
+        groups=("segment", "region", "risk_band"),
+        covariates=RETENTION_COVARIATES,
+    )
+
+
 __all__ = [
     "ExperimentSpec",
     "Outcome",
@@ -261,4 +319,5 @@ __all__ = [
     "RETENTION_COVARIATES",
     "RETENTION_OUTCOMES",
     "retention_spec",
+    "retention_three_arm_spec",
 ]

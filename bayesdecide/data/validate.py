@@ -432,7 +432,8 @@ def check_empty_levels(empty: dict[str, list[str]], groups: Iterable[str]) -> No
 
 
 def match_arm(value: Any, arms: Sequence[Any]) -> int | None:
-    """Index of the arm that ``value`` equals (0 control, 1 treatment), or None."""
+    """Index of the arm that ``value`` equals (0 control, then the treatment arms in the spec's
+    order), or None."""
     if value is None or (isinstance(value, float) and not np.isfinite(value)):
         return None
     for i, arm in enumerate(arms):
@@ -456,13 +457,14 @@ def check_aggregate(
     drop_missing_outcomes: bool,
     single_arm_cells: str = "error",
 ) -> pd.Series:
-    """Check the per cell x arm aggregate; return the arm index of each row (0 or 1).
+    """Check the per cell x arm aggregate; return the arm index of each row (0 control, then the
+    treatment arms in the spec's order).
 
-    Raises :class:`DataValidationError` for no rows, missing or unknown treatment values, a
-    treatment that is not exactly two arms, missing group labels, missing or non-finite outcomes
+    Raises :class:`DataValidationError` for no rows, missing or unknown treatment values, an arm
+    without rows, missing group labels, missing or non-finite outcomes
     (unless ``drop_missing_outcomes``) or covariates, binary outcomes outside {0, 1}, negative or
     fractional counts, group labels outside the spec's declared levels (and declared levels
-    without rows), and cells with only one arm.
+    without rows), and cells without units in some arm.
     """
     if agg.empty or int(agg["n"].sum()) == 0:
         raise DataValidationError("the data has no rows; check the filter or the file path")
@@ -473,7 +475,7 @@ def check_aggregate(
     for i, outcome in enumerate(spec.outcomes):
         bad = agg[names["bad_y"][i]].astype(np.int64)
         if bad.sum() > 0 and not drop_missing_outcomes:
-            per_arm = bad.groupby(arm_index.map({0: "control", 1: "treatment"})).sum().to_dict()
+            per_arm = bad.groupby(arm_index.map(dict(enumerate(spec.arm_labels)))).sum().to_dict()
             raise DataValidationError(
                 f"outcome column {outcome.name!r} has {int(bad.sum())} missing or non-finite "
                 f"values (NaN, inf or NULL) by arm {per_arm}; fix them at the source, or pass "
@@ -570,16 +572,23 @@ def _check_treatment(spec: ExperimentSpec, agg: pd.DataFrame, arm_index: pd.Seri
                 f"assignment in {list(spec.arms)}"
             )
         others = sorted({str(v) for v in values})
+        if not spec.multi_arm:
+            raise DataValidationError(
+                f"treatment column {col!r} has values {others} besides the arms "
+                f"{list(spec.arms)}; a two-arm experiment needs exactly two values: recode the "
+                "column or set spec.arms (control first, then every treatment arm)"
+            )
         raise DataValidationError(
-            f"treatment column {col!r} has values {others} besides the arms {list(spec.arms)}; a "
-            "two-arm experiment needs exactly two values: recode the column or set spec.arms"
+            f"treatment column {col!r} has values {others} besides the arms {list(spec.arms)}; "
+            "recode the column, or list every arm in spec.arms (control first)"
         )
     present = set(arm_index.astype(int))
-    if present != {0, 1}:
-        absent = [spec.arms[i] for i in (0, 1) if i not in present]
+    if present != set(range(len(spec.arms))):
+        absent = [spec.arms[i] for i in range(len(spec.arms)) if i not in present]
+        needs = "both arms" if not spec.multi_arm else "rows in every arm"
         raise DataValidationError(
-            f"treatment column {col!r} has no rows for arm(s) {absent}; a two-arm experiment "
-            f"needs both arms {list(spec.arms)}"
+            f"treatment column {col!r} has no rows for arm(s) {absent}; the experiment needs "
+            f"{needs} {list(spec.arms)}: check the filter, or remove the arm from spec.arms"
         )
 
 
@@ -614,10 +623,32 @@ def _check_both_arms(
     if not spec.groups:
         return
     keys = [f"g_{i}" for i in range(len(spec.groups))]
-    arms_per_cell = agg.assign(_arm=arm_index.astype(int)).groupby(keys)["_arm"].nunique()
-    one_arm = arms_per_cell[arms_per_cell < 2]
+    n_arms = len(spec.arms)
+    frame = agg.assign(_arm=arm_index.astype(int))
+    arms_per_cell = frame.groupby(keys)["_arm"].agg(lambda a: frozenset(a.tolist()))
+    one_arm = arms_per_cell[arms_per_cell.map(len) < n_arms]
     if not one_arm.empty:
         cells = [" | ".join(map(str, k if isinstance(k, tuple) else (k,))) for k in one_arm.index]
+        if spec.multi_arm:
+            labels = spec.arm_labels
+            lacking = [
+                f"{c} (no {', '.join(labels[a] for a in range(n_arms) if a not in present)})"
+                for c, present in zip(cells, one_arm, strict=True)
+            ]
+            if single_arm_cells == "keep":
+                warnings.warn(
+                    f"kept {len(cells)} cell(s) without units in some arm ({lacking[:10]}): their "
+                    "missing arms' effects come from the hierarchy",
+                    stacklevel=3,
+                )
+                return
+            raise DataValidationError(
+                f"{len(cells)} cell(s) of {list(spec.groups)} have no units in some arm of "
+                f"{spec.treatment!r}: {lacking[:10]}; an effect needs the arm and the control in "
+                "the cell: merge those levels into a neighbouring level, drop the cells "
+                "explicitly, or pass single_arm_cells='keep' to let the hierarchy predict the "
+                "missing effects"
+            )
         if single_arm_cells == "keep":
             warnings.warn(
                 f"kept {len(cells)} cell(s) with only one arm ({cells[:10]}): they inform the "

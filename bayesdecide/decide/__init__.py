@@ -1,15 +1,18 @@
 """The decision layer: posterior draws of cell effects to launch decisions.
 
 Pure, vectorised functions over ``tau`` (an ``xarray.DataArray`` of draws with dims
-``(*sample_dims, cell, outcome)``, per assigned customer, factor labels as coords on ``cell``) and
-the experiment's ``cell_share``:
+``(*sample_dims, cell, outcome)``, per assigned customer, factor labels as coords on ``cell``;
+``(*sample_dims, cell, treatment_arm, outcome)`` with several treatment arms against one control)
+and the experiment's ``cell_share``:
 
 * :mod:`.value` - value model (weights on outcomes, benefits scaled by the transport multiplier);
 * :mod:`.population` - launch size, mix (post-stratified), fixed cost, transport multiplier;
 * :mod:`.policies` - treat none / all, rules over labels, cell sets (as data), restated for a new
   level;
 * :mod:`.evaluate` - policy value draws at launch scale and their summary table;
-* :mod:`.optimal` - Bayes-optimal targeting under guardrail chance constraints;
+* :mod:`.optimal` - Bayes-optimal targeting under guardrail chance constraints (with several
+  treatment arms: the best arm, or none, per cell);
+* :mod:`.arms` - several treatment arms: P(best) of none and each arm per cell, group, overall;
 * :mod:`.guardrails` - pre-registered rules evaluated as posterior probabilities, on a policy's
   totals or for every level of a factor (group rules);
 * :mod:`.fairness` - effects and treated shares by group, the groups a policy leaves out and why;
@@ -26,6 +29,7 @@ the experiment's ``cell_share``:
   no data yet (:meth:`Decision.for_new_level`).
 """
 
+from bayesdecide.decide.arms import best_arm_cells, best_arm_levels, best_arm_overall
 from bayesdecide.decide.breakeven import (
     break_even,
     break_even_draws,
@@ -73,6 +77,7 @@ from bayesdecide.decide.policies import (
     Policy,
     policy_at_level,
     treat_all,
+    treat_all_id,
     treat_none,
 )
 from bayesdecide.decide.population import Population, resolve_mix
@@ -106,6 +111,9 @@ __all__ = [
     "Recommendation",
     "ValueModel",
     "ValuePositive",
+    "best_arm_cells",
+    "best_arm_levels",
+    "best_arm_overall",
     "break_even",
     "break_even_draws",
     "break_even_table",
@@ -136,6 +144,7 @@ __all__ = [
     "targeting_evpi_cells",
     "threshold_crossing",
     "treat_all",
+    "treat_all_id",
     "treat_none",
     "value_of_information",
 ]

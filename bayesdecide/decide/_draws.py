@@ -89,17 +89,48 @@ def flatten(da: xr.DataArray, sample_dims: SampleDims, rest: Sequence[str]) -> n
     return arr.reshape((s, *arr.shape[len(sample_dims) :]))
 
 
+ARM_DIM = "treatment_arm"
+
+
+def effect_dims(tau: xr.DataArray) -> tuple[str, ...]:
+    """The non-sample dims of ``tau``: ``(cell, outcome)`` for a two-arm experiment, ``(cell,
+    treatment_arm, outcome)`` for a multi-arm one (each treatment arm against the control)."""
+    return ("cell", ARM_DIM, "outcome") if ARM_DIM in tau.dims else ("cell", "outcome")
+
+
+def tau_arms(tau: xr.DataArray) -> list[str] | None:
+    """The treatment arm labels of multi-arm draws; ``None`` for a two-arm experiment."""
+    if ARM_DIM not in tau.dims:
+        return None
+    return [str(a) for a in tau[ARM_DIM].values]
+
+
 def check_tau(tau: xr.DataArray, sample_dims: SampleDims) -> None:
-    """Validate the ``tau`` contract: dims (*sample_dims, cell, outcome), finite values."""
+    """Validate the ``tau`` contract: dims (*sample_dims, cell, outcome) for a two-arm experiment
+    or (*sample_dims, cell, treatment_arm, outcome) for a multi-arm one, label coords on each,
+    finite values."""
     if not isinstance(tau, xr.DataArray):
         raise SpecError(f"tau must be an xarray.DataArray of draws, got {type(tau).__name__}")
-    flatten(tau, sample_dims, ("cell", "outcome"))  # dims check
-    if "cell" not in tau.coords or "outcome" not in tau.coords:
-        raise SpecError("tau needs 'cell' and 'outcome' label coords")
+    dims = effect_dims(tau)
+    flatten(tau, sample_dims, dims)  # dims check
+    missing = [d for d in dims if d not in tau.coords]
+    if missing:
+        raise SpecError(f"tau needs label coords on {[*dims]}; missing {missing}")
     if pd.Index(tau["cell"].values).has_duplicates:
         raise SpecError("tau has duplicate cell labels; cell labels must be unique")
+    if ARM_DIM in dims and pd.Index([str(a) for a in tau[ARM_DIM].values]).has_duplicates:
+        raise SpecError("tau has duplicate treatment_arm labels; arm labels must be unique")
     if not np.isfinite(tau.values).all():
         raise SpecError("tau has non-finite draws (NaN or inf); decisions need finite draws")
+
+
+def option_draws(tau: xr.DataArray, sample_dims: SampleDims) -> np.ndarray:
+    """Draws (S, O, K) over *options*: the cells of a two-arm experiment (O = C), or the (cell,
+    treatment arm) pairs of a multi-arm one, cell-major (option ``c * A + a`` is arm ``a`` in cell
+    ``c``; O = C x A). A policy treats at most one option per cell."""
+    dims = effect_dims(tau)
+    x = flatten(tau, sample_dims, dims)
+    return x.reshape(x.shape[0], -1, x.shape[-1])
 
 
 def factor_names(tau: xr.DataArray) -> list[str]:

@@ -179,7 +179,14 @@ def compare_levels(
     one outcome's effect (its unit). ``effects`` (an EffectTable with ``effect`` and
     ``effect_cov``) adds the raw-vs-pooled shrinkage table. ``summary`` has the equal-tailed
     ``ci_prob`` interval in ``lower``/``upper``; ``pairwise`` holds P(row > column) with NaN on
-    the diagonal (a level is not compared with itself)."""
+    the diagonal (a level is not compared with itself). With several treatment arms, compare one
+    arm at a time: ``compare_levels(launch.arm_view(arm), ...)`` with that arm's effects
+    (:func:`bayesdecide.data.effects.arm_effects`)."""
+    if launch.arms is not None:
+        raise SpecError(
+            f"compare_levels compares one treatment arm at a time; pass launch.arm_view(arm) for "
+            f"one of {launch.arms} (Decision.compare(factor, arm=...) does)"
+        )
     eff, levels, shares = _level_draws(launch, factor, outcome)
     s = summarize(eff, ci_prob)
     summary = pd.DataFrame(

@@ -19,12 +19,15 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayesdecide.data.effects import arm_effects, is_multi_arm
 from bayesdecide.decide._draws import (
+    ARM_DIM,
     DEFAULT_SAMPLE_DIMS,
     as_sample_dims,
     factor_levels,
     factor_names,
 )
+from bayesdecide.decide.arms import NONE, best_arm_cells, best_arm_levels, best_arm_overall
 from bayesdecide.decide.breakeven import break_even_draws, break_even_table
 from bayesdecide.decide.checks import CheckResult, Checks, CheckThresholds, evaluate_checks
 from bayesdecide.decide.compare import LevelComparison, compare_levels
@@ -43,9 +46,11 @@ from bayesdecide.decide.policies import (
     OPTIMAL,
     OPTIMAL_WITHOUT_GROUP_RULES,
     TREAT_ALL,
+    TREAT_NONE,
     Policy,
     policy_at_level,
     treat_all,
+    treat_all_id,
     treat_none,
 )
 from bayesdecide.decide.population import MixSpec
@@ -55,11 +60,23 @@ from bayesdecide.decide.settings import DecisionSettings
 from bayesdecide.errors import SpecError
 
 
-def fit_checks(fit: Any, thresholds: CheckThresholds, assignment_share: float) -> Checks:
+def fit_checks(
+    fit: Any,
+    thresholds: CheckThresholds,
+    assignment_share: float,
+    arm_shares: Mapping[str, float] | None = None,
+) -> Checks:
     """Checks a fit alone allows: the sample ratio from its EffectTable's arm counts and the
     sampler diagnostics. Covariate balance needs the cell statistics; without them it reads
-    "not checked" (see :func:`bayesdecide.decide.checks.run_checks` for the full set)."""
+    "not checked" (see :func:`bayesdecide.decide.checks.run_checks` for the full set). A
+    multi-arm EffectTable is tested over every arm against ``arm_shares`` (default equal)."""
     effects = fit.effects
+    counts = None
+    if is_multi_arm(effects):
+        control = str(effects.attrs.get("control_arm", "control"))
+        counts = {control: float(effects["n_control"].sum())}
+        for a in effects[ARM_DIM].values:
+            counts[str(a)] = float(effects["n_treatment"].sel({ARM_DIM: a}).sum())
     checks = evaluate_checks(
         float(effects["n_control"].sum()),
         float(effects["n_treatment"].sum()),
@@ -67,6 +84,8 @@ def fit_checks(fit: Any, thresholds: CheckThresholds, assignment_share: float) -
         dict(fit.diagnostics),
         thresholds,
         assignment_share=assignment_share,
+        arm_counts=counts,
+        arm_shares=arm_shares,
     )
     unchecked = CheckResult(
         "Covariate balance",
@@ -86,7 +105,10 @@ class Decision:
     ----------
     tau:
         Cell effect draws, dims ``(*sample_dims, cell, outcome)``, per assigned customer (ITT),
-        with factor label coords on ``cell``.
+        with factor label coords on ``cell``; with several treatment arms ``(*sample_dims, cell,
+        treatment_arm, outcome)``, each arm against the shared control. Policies then give each
+        cell one arm or none; treat-all is one policy per arm (``treat_all_<arm>``) and the
+        best-arm tables (:mod:`bayesdecide.decide.arms`) say which arm is best where.
     cell_share:
         The experiment's mix over ``cell`` (sums to 1).
     settings:
@@ -132,6 +154,7 @@ class Decision:
         *,
         thresholds: CheckThresholds | None = None,
         assignment_share: float = 0.5,
+        arm_shares: Mapping[str, float] | None = None,
         checks: Checks | None = None,
         **changes: Any,
     ) -> Decision:
@@ -140,7 +163,7 @@ class Decision:
         ``settings`` (or, without them, ``changes`` holding at least ``value_model`` and
         ``population``) must be stated. ``checks`` default to :func:`fit_checks` with
         ``thresholds`` (default :class:`CheckThresholds`), so failed diagnostics block the
-        recommendation.
+        recommendation; ``arm_shares`` are a multi-arm design's shares per arm (default equal).
         """
         try:
             tau, cell_share = fit.tau, fit.cell_share
@@ -151,7 +174,7 @@ class Decision:
         elif changes:
             settings = settings.with_changes(**changes)
         if checks is None:
-            checks = fit_checks(fit, thresholds or CheckThresholds(), assignment_share)
+            checks = fit_checks(fit, thresholds or CheckThresholds(), assignment_share, arm_shares)
         return cls(tau, cell_share, settings, effects=fit.effects, checks=checks)
 
     def _replace(self, settings: DecisionSettings) -> Decision:
@@ -260,11 +283,26 @@ class Decision:
         s = self.settings
         return LaunchDraws(self.tau, self.cell_share, s.value_model, s.population, self.sample_dims)
 
+    @property
+    def arms(self) -> list[str] | None:
+        """The treatment arms (multi-arm draws), ``None`` for a two-arm experiment."""
+        return self.launch.arms
+
+    @property
+    def all_policies(self) -> dict[str, str]:
+        """Treatment arm -> id of the policy giving it to everyone (``{"treatment":
+        "treat_all"}`` with two arms)."""
+        if self.arms is None:
+            return {"treatment": TREAT_ALL}
+        return {a: treat_all_id(a) for a in self.arms}
+
     @cached_property
     def named_policies(self) -> list[Policy]:
-        """treat_none, treat_all (unless the settings give their own) and the settings' policies."""
+        """treat_none, treat_all (one per treatment arm with several arms; unless the settings
+        give their own) and the settings' policies."""
         names = [p.name for p in self.settings.policies]
-        base = [p for p in (treat_none(), treat_all()) if p.name not in names]
+        everyone = [treat_all()] if self.arms is None else [treat_all(arm=a) for a in self.arms]
+        base = [p for p in (treat_none(), *everyone) if p.name not in names]
         return [*base, *self.settings.policies]
 
     @cached_property
@@ -344,9 +382,21 @@ class Decision:
         return self.policy_draws.value_da()
 
     def policy_cells(self, policy: str) -> list[str]:
-        """Cells a policy treats."""
-        i = self._policy_index(policy)
-        return [str(c) for c, t in zip(self.launch.cells, self.masks[i], strict=True) if t > 0]
+        """Cells a policy treats (with any arm)."""
+        return list(self.policy_assignment(policy))
+
+    def policy_assignment(self, policy: str) -> dict[str, str]:
+        """Cell -> the treatment arm a policy gives it, for the cells it treats (``treatment``
+        with two arms)."""
+        z = self.launch.assignments(self.masks[self._policy_index(policy)])[0]
+        arms = self.arms or ["treatment"]
+        return {str(c): arms[a] for c, a in zip(self.launch.cells, z, strict=True) if a >= 0}
+
+    def arm_shares(self, policy: str) -> dict[str, float]:
+        """Treatment arm -> share of eligible customers at launch a policy gives it."""
+        z = self.launch.assignments(self.masks[self._policy_index(policy)])[0]
+        mix = self.launch.cell_mix
+        return {a: float(mix[z == i].sum()) for i, a in enumerate(self.arms or ["treatment"])}
 
     def _policy_index(self, policy: str) -> int:
         if policy not in self.policy_names:
@@ -425,15 +475,56 @@ class Decision:
 
     def effects_table(self) -> pd.DataFrame:
         """All-customer effect per outcome at the experiment's mix (outcome units per assigned
-        customer): mean, sd, lower, upper (equal-tailed ``ci_prob``), prob_positive."""
+        customer): mean, sd, lower, upper (equal-tailed ``ci_prob``), prob_positive. With several
+        treatment arms, one row per arm and outcome (index ``treatment_arm``, ``outcome``), each
+        arm against the control as if everyone got it."""
         from bayesdecide.decide._draws import summarize
 
         launch = self.launch
-        avg = np.einsum("sck,c->sk", launch.x, launch.experiment_share)
+        x = launch.x.reshape(launch.n_samples, len(launch.cells), launch.n_arms, -1)
+        avg = np.einsum("scak,c->sak", x, launch.experiment_share)
+        avg = avg.reshape(launch.n_samples, -1)  # (S, A * K): arm-major
         s = summarize(avg, self.settings.ci_prob)
         table = {k: s[k] for k in ("mean", "sd", "lower", "upper")}
         table["prob_positive"] = (avg > 0).mean(axis=0)
-        return pd.DataFrame(table, index=pd.Index(launch.outcomes, name="outcome"))
+        if self.arms is None:
+            index = pd.Index(launch.outcomes, name="outcome")
+        else:
+            index = pd.MultiIndex.from_product(
+                [self.arms, launch.outcomes], names=[ARM_DIM, "outcome"]
+            )
+        return pd.DataFrame(table, index=index)
+
+    @property
+    def lead_arm(self) -> str | None:
+        """The treatment arm whose treat-all policy has the highest expected launch value (the
+        arm the per-level comparison reports by default); ``None`` with two arms."""
+        if self.arms is None:
+            return None
+        ev = self._policy_table["expected_value"]
+        return max(self.arms, key=lambda a: ev[self.all_policies[a]])
+
+    def best_arm_cells(self) -> pd.DataFrame:
+        """P(best) of none and of every arm in every cell, per customer (dollars), with the arm
+        the optimal targeting gives (``optimal``); see :mod:`bayesdecide.decide.arms`."""
+        t = best_arm_cells(self.launch, self.settings.ci_prob)
+        if self.settings.include_optimal:
+            chosen = {c: NONE for c in t["cell"].unique()}
+            chosen.update(self.policy_assignment(OPTIMAL))
+            t["optimal"] = [chosen[c] == j for c, j in zip(t["cell"], t["choice"], strict=True)]
+        return t
+
+    def best_arm_levels(self, factor: str) -> pd.DataFrame:
+        """P(best) of none and of every arm in every level of ``factor`` when everyone in the
+        level gets it (:func:`bayesdecide.decide.arms.best_arm_levels`)."""
+        return best_arm_levels(self.launch, factor, self.settings.ci_prob)
+
+    def best_arm_overall(self) -> pd.DataFrame:
+        """P(best) among none and each arm to everyone, at launch scale (dollars; with the
+        policy ids in ``policy``; :func:`bayesdecide.decide.arms.best_arm_overall`)."""
+        t = best_arm_overall(self.launch, self.settings.ci_prob)
+        ids = {NONE: TREAT_NONE, **self.all_policies}
+        return t.assign(policy=[ids[c] for c in t["choice"]])
 
     @property
     def break_even_assumptions(self) -> list[str]:
@@ -445,8 +536,11 @@ class Decision:
     @property
     def break_even_policy(self) -> str:
         """Policy the break-even values refer to: the rule's choice (the provisional one when
-        the checks block), or treat_all when the rule says do not launch."""
-        return self.recommendation.rule_policy or TREAT_ALL
+        the checks block), or treat_all (with several arms: the treat-all policy of
+        :attr:`lead_arm`) when the rule says do not launch."""
+        if self.recommendation.rule_policy:
+            return self.recommendation.rule_policy
+        return TREAT_ALL if self.arms is None else self.all_policies[str(self.lead_arm)]
 
     def break_even_table(
         self, assumptions: Sequence[str] | None = None, policies: Sequence[str] | None = None
@@ -487,9 +581,19 @@ class Decision:
         fs = factor_names(self.tau) if factors is None else list(factors)
         return value_of_information(self.launch, self.masks, self.policy_names, fs)
 
-    def compare(self, factor: str, outcome: str | None = None) -> LevelComparison:
-        """Compare the levels of ``factor`` (see :func:`bayesdecide.decide.compare_levels`)."""
-        return compare_levels(self.launch, factor, outcome, self.effects, self.settings.ci_prob)
+    def compare(
+        self, factor: str, outcome: str | None = None, arm: str | None = None
+    ) -> LevelComparison:
+        """Compare the levels of ``factor`` (see :func:`bayesdecide.decide.compare_levels`); with
+        several treatment arms, for ``arm`` against the control (default :attr:`lead_arm`)."""
+        if self.arms is None:
+            return compare_levels(self.launch, factor, outcome, self.effects, self.settings.ci_prob)
+        arm = self.lead_arm if arm is None else arm
+        assert arm is not None
+        effects = None if self.effects is None else arm_effects(self.effects, arm)
+        return compare_levels(
+            self.launch.arm_view(arm), factor, outcome, effects, self.settings.ci_prob
+        )
 
     # ---- plots (thin wrappers over bayesdecide.report.plots) --------------------------------
 
@@ -533,9 +637,10 @@ class Decision:
         rec = self.recommendation
         n = self.launch.n_samples
         what = rec.decision + (f" ({self.labels[rec.policy]})" if rec.policy else "")
+        arms = "" if self.arms is None else f" x {len(self.arms)} arms"
         return (
-            f"Decision({n} draws x {len(self.launch.cells)} cells x {len(self.launch.outcomes)} "
-            f"outcomes; {len(self.policy_names)} policies; {what})"
+            f"Decision({n} draws x {len(self.launch.cells)} cells{arms} x "
+            f"{len(self.launch.outcomes)} outcomes; {len(self.policy_names)} policies; {what})"
         )
 
     def _repr_html_(self) -> str:

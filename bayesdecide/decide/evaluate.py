@@ -1,11 +1,18 @@
 """Policy evaluation at launch scale, vectorised over draws and policies.
 
-:class:`LaunchDraws` holds the draws flattened to ``(S, C, K)`` (samples x cells x outcomes), the
-launch mix and the cell values. :meth:`LaunchDraws.evaluate` turns 0/1 policy masks ``(P, C)`` into
-:class:`PolicyDraws`: every quantity is one BLAS matrix product over cells, no loop over draws::
+:class:`LaunchDraws` holds the draws flattened to ``(S, O, K)`` (samples x options x outcomes), the
+launch mix and the option values. An *option* is a cell (two-arm experiments) or a (cell, treatment
+arm) pair (multi-arm: option ``o = c * A + a``, cell-major), with the launch mix of its cell
+``mix[o] = mix[c]``; a policy is a 0/1 mask ``treat[p, o]`` treating at most one option per cell.
+:meth:`LaunchDraws.evaluate` turns masks ``(P, O)`` into :class:`PolicyDraws`: every quantity is
+one BLAS matrix product over options, no loop over draws::
 
-    value[s, p]  = N * sum_c mix[c] * treat[p, c] * value[s, c] - fixed_cost(p)      (dollars)
-    effect[s, p] = sum_c mix[c] * treat[p, c] * tau[s, c, k]    (per eligible customer, outcome unit)
+    value[s, p]  = N * sum_o mix[o] * treat[p, o] * value[s, o] - fixed_cost(p)      (dollars)
+    effect[s, p] = sum_o mix[o] * treat[p, o] * tau[s, o, k]    (per eligible customer, outcome unit)
+
+With several arms ``tau[s, o, k]`` is the effect of option ``o``'s arm against the shared control,
+so ``effect`` is the policy's effect against the status quo (everyone in control). With two arms
+options are cells and every formula below reads as written.
 
 :meth:`PolicyDraws.level_draws` gives the same quantities for each level ``l`` of a factor
 (:class:`LevelDraws`), over the level's eligible customers at launch (``M_l = sum_{c in l} mix[c]``)::
@@ -30,16 +37,18 @@ import pandas as pd
 import xarray as xr
 
 from bayesdecide.decide._draws import (
+    ARM_DIM,
     DEFAULT_SAMPLE_DIMS,
     as_sample_dims,
     cell_vector,
     check_share,
     check_tau,
     factor_labels,
-    flatten,
+    option_draws,
     prob,
     quantiles,
     sample_layout,
+    tau_arms,
 )
 from bayesdecide.decide.defaults import DECISION_DEFAULTS
 from bayesdecide.decide.policies import Policy, as_policy, policy_masks
@@ -54,7 +63,9 @@ class LaunchDraws:
     Parameters
     ----------
     tau:
-        Cell effect draws, dims ``(*sample_dims, cell, outcome)``, per assigned customer.
+        Cell effect draws, dims ``(*sample_dims, cell, outcome)``, per assigned customer; with
+        several treatment arms ``(*sample_dims, cell, treatment_arm, outcome)``, each arm against
+        the shared control.
     cell_share:
         The experiment's mix over ``cell`` (sums to 1).
     value_model, population:
@@ -84,27 +95,61 @@ class LaunchDraws:
         self.outcomes = [str(o) for o in tau["outcome"].values]
         value_model.check_outcomes(self.outcomes)
         self.cells = pd.Index(tau["cell"].values)
+        self.arms = tau_arms(tau)
+        n_arms = self.n_arms
+        self.option_cell = np.repeat(np.arange(len(self.cells)), n_arms)
+        self.option_arm = np.tile(np.arange(n_arms), len(self.cells))
         self.experiment_share = check_share(
             cell_vector(cell_share, self.cells, "cell_share"), "cell_share"
         )
-        self.mix = resolve_mix(population.mix, tau, self.experiment_share)
-        self.x = flatten(tau, self.sample_dims, ("cell", "outcome"))  # (S, C, K)
-        self.parts = benefit_and_rest(tau, value_model, self.sample_dims)  # (S, C, 2)
+        self.cell_mix = resolve_mix(population.mix, tau, self.experiment_share)
+        self.mix = self.cell_mix[self.option_cell]
+        self.x = option_draws(tau, self.sample_dims)  # (S, O, K)
+        self.parts = benefit_and_rest(tau, value_model, self.sample_dims)  # (S, O, 2)
+
+    @property
+    def n_arms(self) -> int:
+        """Treatment arms (1 for a two-arm experiment)."""
+        return 1 if self.arms is None else len(self.arms)
 
     @property
     def n_samples(self) -> int:
         return self.x.shape[0]
 
+    @property
+    def level_weight(self) -> np.ndarray:
+        """(O,) each cell's launch share, counted once per cell (on its first option): the
+        weights that give a group of cells its share of the launch population."""
+        return np.where(self.option_arm == 0, self.mix, 0.0)
+
     @cached_property
     def value(self) -> np.ndarray:
-        """(S, C) net value per assigned customer in each cell, transported (dollars)."""
+        """(S, O) net value per assigned customer of each option (a cell, or a cell given one
+        arm), transported (dollars)."""
         m = self.population.transport_multiplier
         return m * self.parts[..., 0] + self.parts[..., 1]
 
     @cached_property
     def mean_value(self) -> np.ndarray:
-        """(C,) posterior mean net value per assigned customer in each cell (dollars)."""
+        """(O,) posterior mean net value per assigned customer of each option (dollars)."""
         return self.value.mean(axis=0)
+
+    def arm_label(self, option: int) -> str | None:
+        """The treatment arm option ``option`` gives (``None`` with two arms)."""
+        return None if self.arms is None else self.arms[int(self.option_arm[option])]
+
+    def assignments(self, masks: np.ndarray) -> np.ndarray:
+        """(P, C) the arm index each policy gives each cell (-1: untreated) from masks (P, O)."""
+        m = np.atleast_2d(masks).reshape(-1, len(self.cells), self.n_arms)
+        return np.where(m.max(axis=2) > 0, m.argmax(axis=2), -1)
+
+    def masks_from(self, assignments: np.ndarray) -> np.ndarray:
+        """(P, O) masks from arm indices per cell (P, C) (-1: untreated)."""
+        z = np.atleast_2d(np.asarray(assignments, dtype=int))
+        out = np.zeros((*z.shape, self.n_arms))
+        rows, cells = np.nonzero(z >= 0)
+        out[rows, cells, z[rows, cells]] = 1.0
+        return out.reshape(len(z), -1)
 
     def outcome_index(self, outcome: str) -> int:
         if outcome not in self.outcomes:
@@ -121,13 +166,38 @@ class LaunchDraws:
         return policy_masks([as_policy(p) for p in policies], self.tau)
 
     def level_codes(self, factor: str) -> tuple[list[Any], np.ndarray]:
-        """Levels of ``factor`` (order of first appearance along ``cell``) and each cell's code."""
+        """Levels of ``factor`` (order of first appearance along ``cell``) and each option's code
+        (its cell's level)."""
         labels = self.labels(factor)
         levels = list(pd.unique(pd.Series(labels)))
-        return levels, pd.Index(levels).get_indexer(labels)
+        return levels, pd.Index(levels).get_indexer(labels)[self.option_cell]
+
+    def options_of(self, cells: np.ndarray) -> np.ndarray:
+        """Option positions (sorted) of the cells at integer positions ``cells``."""
+        return np.flatnonzero(np.isin(self.option_cell, np.asarray(cells, dtype=int)))
+
+    def _subset(self, cells: np.ndarray, options: np.ndarray, **changes: Any) -> LaunchDraws:
+        sub = copy.copy(self)
+        cells = np.asarray(cells, dtype=int)
+        sub.__dict__.update(
+            tau=self.tau.isel(cell=cells),
+            cells=self.cells[cells],
+            experiment_share=self.experiment_share[cells],
+            cell_mix=self.cell_mix[cells],
+            mix=self.mix[options],
+            option_cell=np.searchsorted(cells, self.option_cell[options]),
+            option_arm=self.option_arm[options],
+            x=self.x[:, options],
+            parts=self.parts[:, options],
+            value=self.value[:, options],
+            mean_value=self.mean_value[options],
+        )
+        sub.__dict__.update(changes)
+        return sub
 
     def restrict(self, cells: np.ndarray) -> LaunchDraws:
-        """The same launch seen through the cells ``cells`` (integer positions) only.
+        """The same launch seen through the cells ``cells`` (sorted integer positions) only, with
+        all their options.
 
         Draws, mix and value are sliced, not renormalised: a policy over the subset treats the
         same customers, with the same launch shares, as the full policy that is zero elsewhere.
@@ -135,19 +205,27 @@ class LaunchDraws:
         the same; population-wide ones are not meaningful on a subset. Cheap (copies of the
         subset's columns only); used to check group rules level by level (:mod:`.optimal`).
         """
-        idx = np.asarray(cells, dtype=int)
-        sub = copy.copy(self)
-        sub.__dict__.update(
-            tau=self.tau.isel(cell=idx),
-            cells=self.cells[idx],
-            experiment_share=self.experiment_share[idx],
-            mix=self.mix[idx],
-            x=self.x[:, idx],
-            parts=self.parts[:, idx],
-            value=self.value[:, idx],
-            mean_value=self.mean_value[idx],
+        cells = np.asarray(cells, dtype=int)
+        return self._subset(cells, self.options_of(cells))
+
+    def arm_view(self, arm: str) -> LaunchDraws:
+        """One treatment arm of a multi-arm launch, seen as a two-arm launch (that arm against
+        the control, cell by cell): the per-level tables of :mod:`.compare` and
+        :mod:`.heterogeneity` read it as they read a two-arm experiment."""
+        if self.arms is None:
+            raise SpecError("arm_view needs multi-arm draws (a treatment_arm dim)")
+        if arm not in self.arms:
+            raise SpecError(f"unknown treatment arm {arm!r}; the arms are {self.arms}")
+        a = self.arms.index(arm)
+        options = np.flatnonzero(self.option_arm == a)
+        cells = np.arange(len(self.cells))
+        view = self._subset(cells, options, arms=None)
+        view.__dict__.update(
+            tau=self.tau.sel({ARM_DIM: self.tau[ARM_DIM].values[a]}, drop=True),
+            option_cell=cells,
+            option_arm=np.zeros(len(cells), dtype=int),
         )
-        return sub
+        return view
 
     def expected_values(self, masks: np.ndarray) -> np.ndarray:
         """(P,) expected launch value in dollars of policies ``masks`` (linear in the mean)."""
@@ -157,7 +235,7 @@ class LaunchDraws:
         )
 
     def evaluate(self, masks: np.ndarray, names: Sequence[str] | None = None) -> PolicyDraws:
-        """Launch-scale draws for policies given as 0/1 masks ``(P, C)``."""
+        """Launch-scale draws for policies given as 0/1 masks ``(P, O)`` over options."""
         masks = np.atleast_2d(np.asarray(masks, dtype=float))
         if names is None:
             names = [f"policy_{i}" for i in range(masks.shape[0])]
@@ -188,7 +266,7 @@ class PolicyDraws:
         self.launch = launch
         self.masks = masks
         self.names = names
-        self.weights = masks * launch.mix  # (P, C): mix share treated in each cell
+        self.weights = masks * launch.mix  # (P, O): mix share treated with each option
         self.treated_share = self.weights.sum(axis=1)
         pop = launch.population
         self.cost = pop.fixed_cost * pop.cost_scale(masks, launch.mix)
@@ -251,9 +329,9 @@ class PolicyDraws:
             if outcome is None
             else self.launch.x[:, :, self.launch.outcome_index(outcome)]
         )
-        onehot = np.eye(len(levels))[codes]  # (C, L)
-        w = self.weights[:, :, None] * onehot[None]  # (P, C, L): launch share treated
-        share = self.launch.mix @ onehot  # (L,)
+        onehot = np.eye(len(levels))[codes]  # (O, L)
+        w = self.weights[:, :, None] * onehot[None]  # (P, O, L): launch share treated
+        share = self.launch.level_weight @ onehot  # (L,)
         treated = w.sum(axis=1)  # (P, L)
         n_p, n_c, n_l = w.shape
         num = (x @ w.transpose(1, 0, 2).reshape(n_c, n_p * n_l)).reshape(-1, n_p, n_l)

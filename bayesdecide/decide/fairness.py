@@ -16,8 +16,8 @@ A policy **leaves out** a level when it treats nobody in it. The reason (:func:`
 
 * a named policy: its rule over the group labels (or its list of cells) excludes the level;
 * a searched policy (the optimal targeting): ``"value"`` when no cell of the level has a positive
-  posterior mean net value, or adding the level's positive-value cells lowers the expected
-  launch value; ``"rule"`` when adding them breaks a rule the policy is held to (named, with its
+  posterior mean net value (with several arms: under any arm), or adding the level's
+  positive-value cells (each with its best arm) lowers the expected launch value; ``"rule"`` when adding them breaks a rule the policy is held to (named, with its
   probability and worst level); ``"search"`` when adding them would pass every rule and add value
   (the heuristic search missed it; say so rather than guess).
 """
@@ -149,8 +149,8 @@ def left_out(
             continue
         mask = masks[i]
         for j, level in enumerate(levels):
-            cells = codes == j
-            share = float(mix[cells].sum())
+            cells = codes == j  # the level's options
+            share = float(launch.level_weight[cells].sum())
             if share <= 0 or (mask[cells] * mix[cells]).sum() > 0:
                 continue
             row = {"policy": name, "factor": factor, "level": str(level), "share": share}
@@ -169,9 +169,14 @@ def _searched_reason(
     launch: LaunchDraws, mask: np.ndarray, cells: np.ndarray, rules: Sequence[Guardrail]
 ) -> dict:
     mix, m = launch.mix, launch.mean_value
-    positive = cells & (m > 0)
+    # each of the level's cells with its best option (its arm of highest expected value)
+    blocks = np.where(cells, m, -np.inf).reshape(-1, launch.n_arms)
+    best = np.zeros(len(m), dtype=bool)
+    rows = np.flatnonzero(np.isfinite(blocks).any(axis=1))
+    best[rows * launch.n_arms + blocks[rows].argmax(axis=1)] = True
+    positive = best & (m > 0)
     if not positive.any():
-        v_all = float((mix[cells] * m[cells]).sum() / mix[cells].sum())
+        v_all = float((mix[best] * m[best]).sum() / mix[best].sum())
         dollars = f"-${abs(v_all):,.2f}" if v_all < 0 else f"${v_all:,.2f}"
         return {
             "cause": "value",
@@ -181,6 +186,8 @@ def _searched_reason(
     added = np.maximum(mask, positive.astype(float))
     n = int(positive.sum())
     what = f"treating its {n} cell{'s' if n > 1 else ''} with positive expected net value"
+    if launch.arms is not None:
+        what += " (each with its best arm)"
     if rules:
         table = guardrail_table(rules, launch.evaluate(added[None], ["added"]))
         failed = table[~table["passes"]]

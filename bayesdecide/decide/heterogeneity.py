@@ -7,7 +7,7 @@ For level ``l`` of ``factor``, with cell weights ``w[c]`` (default: units per ce
 
 both per assigned customer in the outcome's unit (ITT). The raw interval is the normal one from
 the cells' sampling variances; the pooled interval is the equal-tailed ``ci_prob`` posterior
-interval.
+interval. With several treatment arms each arm is read against the shared control (``arm``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ import pandas as pd
 import xarray as xr
 from scipy.stats import norm
 
-from bayesdecide.decide._draws import DEFAULT_SAMPLE_DIMS, interval_probs
+from bayesdecide.data.effects import arm_effects, is_multi_arm
+from bayesdecide.decide._draws import ARM_DIM, DEFAULT_SAMPLE_DIMS, interval_probs, tau_arms
+from bayesdecide.errors import SpecError
 
 
 def factor_level_effects(
@@ -30,14 +32,26 @@ def factor_level_effects(
     ci_prob: float,
     weights: xr.DataArray | None = None,
     sample_dims: Sequence[str] = DEFAULT_SAMPLE_DIMS,
+    arm: str | None = None,
 ) -> pd.DataFrame:
     """Raw and pooled effect of ``outcome`` per level of ``factor``.
 
     Returns a frame indexed by ``level`` with ``mean``, ``lower``, ``upper`` (pooled posterior
     mean and equal-tailed ``ci_prob`` interval), ``prob_positive`` (P(pooled effect > 0)),
     ``raw``, ``raw_lower``, ``raw_upper`` (unpooled estimate with its normal ``ci_prob``
-    interval; NaN for a level with no observed cell) and ``n`` (units in the level).
+    interval; NaN for a level with no observed cell) and ``n`` (units in the level, every arm).
+    Multi-arm draws and EffectTable (a ``treatment_arm`` dim) need ``arm``: the treatment arm
+    whose effect against the control is reported.
     """
+    if ARM_DIM in tau.dims or is_multi_arm(effects):
+        arms = [str(a) for a in effects[ARM_DIM].values] if is_multi_arm(effects) else []
+        if arm is None:
+            raise SpecError(f"multi-arm effects: give arm, one of {arms or tau_arms(tau)}")
+        if ARM_DIM not in tau.dims or not is_multi_arm(effects):
+            raise SpecError("give multi-arm draws and a multi-arm EffectTable together")
+        n_all = effects["n_control"] + effects["n_treatment"].sum(ARM_DIM)
+        effects = arm_effects(effects, arm).assign(n_treatment=n_all - effects["n_control"])
+        tau = tau.sel({ARM_DIM: arm}, drop=True)
     z = norm.ppf(interval_probs(ci_prob)[1])
     n_units = effects["n_control"] + effects["n_treatment"]
     w_all = (n_units if weights is None else weights).reindex(cell=effects["cell"].values).values

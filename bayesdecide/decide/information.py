@@ -8,7 +8,9 @@ For cell-wise targeting (treat each cell whose value is positive) EVPI decompose
     EVPI_targeting = sum_c N * mix[c] * (E[max(v_c, 0)] - max(E[v_c], 0))
 
 exactly when the fixed cost is ignored (it is: the decomposition is a per-cell marginal value).
-Per factor level, the targeting EVPPI of learning that level's cells is the sum over its cells.
+With several treatment arms the choice per cell is none or one arm, and ``max(v_c, 0)`` becomes
+``max(0, max_a v_ca)`` (``v_ca``: net value of giving arm ``a`` in cell ``c``). Per factor level,
+the targeting EVPPI of learning that level's cells is the sum over its cells.
 
 Per-level EVPPI for the choice among the policy set (learn one level's cells perfectly, the rest
 stay uncertain) uses a vectorised approximation: the draws of the level's cells are kept and every
@@ -44,14 +46,17 @@ def evpi(values: xr.DataArray, sample_dims: str | Sequence[str] = DEFAULT_SAMPLE
 
 
 def targeting_evpi_cells(launch: LaunchDraws) -> np.ndarray:
-    """(C,) per-cell targeting EVPI in dollars: N * mix_c * (E[max(v_c,0)] - max(E[v_c],0))."""
-    v = launch.value
-    gain = np.maximum(v, 0).mean(axis=0) - np.maximum(v.mean(axis=0), 0)
-    return launch.population.n_eligible * launch.mix * gain
+    """(C,) per-cell targeting EVPI in dollars: N * mix_c * (E[max(v_c,0)] - max(E[v_c],0)), with
+    ``v_c`` the best arm's value ``max_a v_ca`` inside the expectation (several arms)."""
+    v = launch.value.reshape(launch.n_samples, -1, launch.n_arms)  # (S, C, A)
+    best_known = np.maximum(v.mean(axis=0).max(axis=1), 0)
+    gain = np.maximum(v.max(axis=2), 0).mean(axis=0) - best_known
+    return launch.population.n_eligible * launch.cell_mix * gain
 
 
 def evppi_level_values(launch: LaunchDraws, masks: np.ndarray, in_level: np.ndarray) -> np.ndarray:
-    """(S, P) launch values with cells outside ``in_level`` at their posterior mean value."""
+    """(S, P) launch values with options (cells) outside ``in_level`` at their posterior mean
+    value."""
     pop = launch.population
     w = np.atleast_2d(masks) * launch.mix
     v = np.where(in_level[None], launch.value, launch.mean_value[None])
@@ -85,14 +90,15 @@ def value_of_information(
     for factor in factors:
         labels = launch.labels(factor)
         for level in pd.unique(pd.Series(labels)):
-            in_level = labels == level
+            in_level = labels == level  # cells
+            options = in_level[launch.option_cell]
             rows.append(
                 {
                     "factor": factor,
                     "level": level,
-                    "evpi_policies": evpi_values(evppi_level_values(launch, masks, in_level)),
+                    "evpi_policies": evpi_values(evppi_level_values(launch, masks, options)),
                     "evpi_targeting": float(cells_gain[in_level].sum()),
-                    "share": float(launch.mix[in_level].sum()),
+                    "share": float(launch.cell_mix[in_level].sum()),
                 }
             )
     return pd.DataFrame(rows)

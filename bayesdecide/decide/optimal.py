@@ -4,6 +4,30 @@ Expected launch value is linear in the posterior mean cell values ``m[c]``::
 
     E[V(treat)] = N * sum_c mix[c] * treat[c] * m[c] - fixed_cost(treat)
 
+Several treatment arms
+----------------------
+With k treatment arms a policy gives each cell one arm or none: the decision per cell has k + 1
+choices, and ``treat`` becomes a 0/1 mask over the (cell, arm) *options* with at most one option
+per cell (:mod:`.evaluate`); ``m[c, a]`` is the posterior mean net value of giving arm ``a`` in
+cell ``c``. The search below runs on those masks with every step read per cell:
+
+* closed form: each cell gets its arm with the highest ``m[c, a]`` when that is positive, else
+  none (exact: without rules the expected value is a sum over cells of the chosen option's value);
+* exact: every one of the ``(k + 1)^C`` assignments while that is at most ``2^exact_max_cells``;
+* prefixes: the options sorted best first, each cell taking its first (best) option only, so a
+  prefix is a set of cells each with its best arm (and the same per upper-bounded outcome);
+  treat-all becomes each arm to everyone; the Lagrangian sweep gives each cell its arm with the
+  best priced score when that is positive;
+* flips become single-cell moves: a cell switched to any of its other k choices (none or another
+  arm); level blocks enumerate the ``(k + 1)^|B|`` assignments of a level's cells while that is at
+  most ``2^level_max_cells``.
+
+With one treatment arm every step is exactly the binary search described next. Quality with two
+arms: on 40 random 9-cell problems (3^9 = 19,683 assignments; a group rule, a rule on totals, a
+value rule and the share-scaled cost; tests/decide/test_arms.py's generator, seeds 1000-1039) it
+found the exact optimum in 33, 99.3% of its expected value on average and 88% at worst, in about
+0.06 s each.
+
 Search (documented, deterministic). Every policy returned passes every rule, checked on the draws;
 treating nobody is always admissible (status quo; value exactly 0), so the optimum is never worse in
 expectation than treat-none, and it is treat-none when no candidate passes the rules.
@@ -92,7 +116,8 @@ from bayesdecide.decide.guardrails import EffectBound, Guardrail, guardrail_prob
 
 @dataclass(frozen=True)
 class OptimalResult:
-    """The optimal mask over cells, its expected value (dollars) and how it was found.
+    """The optimal mask over options (cells; (cell, arm) pairs, cell-major, with several arms),
+    its expected value (dollars) and how it was found.
 
     ``method`` is ``"closed_form"``, ``"exact"``, ``"level_exact"`` or ``"heuristic"``;
     ``n_candidates`` the number of policies evaluated; ``upper_bound`` an upper bound on the
@@ -110,9 +135,10 @@ class OptimalResult:
 class LevelBlock:
     """One level of a group rule's factor: its cells and their screened options.
 
-    ``options`` (Q, B) 0/1 over ``cells`` (integer positions), the subsets that pass the factor's
-    levelwise rules on the level's own cells, best separable expected value first (``ev``,
-    dollars); ``complete`` whether every subset was enumerated.
+    ``cells`` are the level's option positions (its cells; its (cell, arm) pairs with several
+    arms); ``options`` (Q, B) 0/1 over them, the assignments that pass the factor's levelwise
+    rules on the level's own cells, best separable expected value first (``ev``, dollars);
+    ``complete`` whether every assignment was enumerated.
     """
 
     factor: str
@@ -162,18 +188,33 @@ def _shortfall(
     return np.maximum(sign * (thr - probs), 0.0).sum(axis=0)
 
 
+def _moves(best: np.ndarray, n_arms: int) -> np.ndarray:
+    """Single-cell moves from mask ``best`` (O,): every cell switched to each of its other choices
+    (none or another arm), cells in order; with one arm these are the single-cell flips."""
+    if n_arms == 1:
+        return np.abs(best[None] - np.eye(len(best)))
+    n_cells = len(best) // n_arms
+    blocks = best.reshape(n_cells, n_arms)
+    current = np.where(blocks.max(axis=1) > 0, blocks.argmax(axis=1) + 1, 0)  # 0: none
+    moves = np.repeat(blocks[None], n_cells * (n_arms + 1), axis=0)
+    moves = moves.reshape(n_cells, n_arms + 1, n_cells, n_arms)
+    cells = np.arange(n_cells)
+    moves[cells, :, cells, :] = np.eye(n_arms + 1)[:, 1:]  # choice j: none (0) or arm j - 1
+    keep = np.arange(n_arms + 1)[None, :] != current[:, None]  # (C, k + 1)
+    return moves[keep].reshape(-1, n_cells * n_arms)
+
+
 def _repair(
     launch: LaunchDraws, guardrails: Sequence[Guardrail], start: np.ndarray, max_steps: int
 ) -> np.ndarray | None:
-    """Single-cell flips from ``start`` that most reduce the rules' shortfall (ties: higher
+    """Single-cell moves from ``start`` that most reduce the rules' shortfall (ties: higher
     expected value) until every rule passes; ``None`` when stuck."""
     best = start.copy()
     short = float(_shortfall(launch, guardrails, best[None])[0])
-    eye = np.eye(len(best))
     for _ in range(max_steps):
         if short <= 0:
             return best
-        flips = np.abs(best[None] - eye)
+        flips = _moves(best, launch.n_arms)
         s_ = _shortfall(launch, guardrails, flips)
         i = int(np.lexsort((-launch.expected_values(flips), s_))[0])
         if s_[i] >= short:
@@ -192,11 +233,10 @@ def _climb(
     max_rounds: int,
     chunk: int,
 ) -> tuple[np.ndarray, float, int]:
-    """Improvement rounds from a feasible ``best``: single flips and block moves."""
+    """Improvement rounds from a feasible ``best``: single-cell moves and block moves."""
     n_tried = 0
-    eye = np.eye(len(best))
     for _ in range(max_rounds):
-        flips = np.abs(best[None] - eye)
+        flips = _moves(best, launch.n_arms)
         moves = np.unique(np.concatenate([flips, _block_moves(best, blocks, top_k)]), axis=0)
         n_tried += len(moves)
         cand, cand_ev = _best_feasible(launch, guardrails, moves, ev + 1e-9, chunk)
@@ -206,16 +246,45 @@ def _climb(
     return best, ev, n_tried
 
 
-def _prefixes(order: np.ndarray, n_cells: int) -> np.ndarray:
+def _prefixes(order: np.ndarray, n_options: int, n_arms: int = 1) -> np.ndarray:
+    """Masks treating the first 1, 2, ... options of ``order`` (best first), each cell taking
+    only its first option in the order (one arm per cell)."""
+    if n_arms > 1:
+        _, first = np.unique(order // n_arms, return_index=True)
+        order = order[np.sort(first)]
     tri = np.tril(np.ones((len(order), len(order))))
-    masks = np.zeros((len(order), n_cells))
+    masks = np.zeros((len(order), n_options))
     masks[:, order] = tri
     return masks
 
 
-def _all_subsets(n: int) -> np.ndarray:
-    codes = np.arange(2**n)[:, None]
-    return ((codes >> np.arange(n)[None]) & 1).astype(float)
+def _all_assignments(n_cells: int, n_arms: int = 1) -> np.ndarray:
+    """Every assignment of none or one of ``n_arms`` arms to each of ``n_cells`` cells, as masks
+    ``((n_arms + 1)^n_cells, n_cells * n_arms)``: digit ``i`` of the code in base ``n_arms + 1``
+    is cell ``i``'s choice (0 none, ``j`` arm ``j - 1``); with one arm, every subset of cells."""
+    base = n_arms + 1
+    codes = np.arange(base**n_cells)[:, None]
+    digits = (codes // base ** np.arange(n_cells)[None]) % base  # (Q, C)
+    out = np.zeros((len(codes), n_cells, n_arms))
+    rows, cells = np.nonzero(digits)
+    out[rows, cells, digits[rows, cells] - 1] = 1.0
+    return out.reshape(len(codes), n_cells * n_arms)
+
+
+def _within_budget(n_cells: int, n_arms: int, max_binary_cells: int) -> bool:
+    """Whether ``(n_arms + 1)^n_cells <= 2^max_binary_cells`` (an enumeration is affordable)."""
+    return n_cells * np.log2(n_arms + 1) <= max_binary_cells + 1e-9
+
+
+def _best_options(scores: np.ndarray, n_arms: int) -> np.ndarray:
+    """Masks (M, O) giving each cell its option with the highest score (M, O) when that score is
+    positive, else none."""
+    if n_arms == 1:
+        return (scores > 0).astype(float)
+    s_ = scores.reshape(len(scores), -1, n_arms)
+    best = s_.argmax(axis=2)
+    out = (np.arange(n_arms)[None, None] == best[..., None]) & (s_.max(axis=2) > 0)[..., None]
+    return out.reshape(len(scores), -1).astype(float)
 
 
 def _use_orders(launch: LaunchDraws, guardrails: Sequence[Guardrail]) -> list[np.ndarray]:
@@ -236,8 +305,9 @@ def _lagrangian(
     For an ``effect_bound`` on outcome ``k`` the cell score is ``v[c] + lam * d * x_k[c]`` with
     ``v`` the separable value per customer (dollars), ``x_k`` the posterior mean effect, ``d = +1``
     for a lower bound (more is better) and ``-1`` for an upper bound; a candidate treats the cells
-    with a positive score. ``lam`` runs over a geometric grid spanning the ratio of the typical
-    value to the typical effect, for each rule alone and for all of them together.
+    with a positive score (with several arms: each cell its arm with the best score, when
+    positive). ``lam`` runs over a geometric grid spanning the ratio of the typical value to the
+    typical effect, for each rule alone and for all of them together.
     """
     pop = launch.population
     v = launch.mean_value.copy()
@@ -257,7 +327,7 @@ def _lagrangian(
     lams = scale * np.geomspace(1e-2, 1e2, n_grid)
     out = []
     for t in [*terms, np.sum(terms, axis=0)]:
-        out.append((v[None] + lams[:, None] * t[None] > 0).astype(float))
+        out.append(_best_options(v[None] + lams[:, None] * t[None], launch.n_arms))
     return np.concatenate(out)
 
 
@@ -284,7 +354,7 @@ def _screen(
     ok = np.ones(len(options), dtype=bool)
     if not rules:
         return ok
-    sub = launch.restrict(cells)
+    sub = launch.restrict(np.unique(launch.option_cell[cells]))
     for start in range(0, len(options), chunk):
         pd_ = sub.evaluate(options[start : start + chunk])
         for g in rules:
@@ -312,15 +382,18 @@ def level_blocks(
     for factor, rules in factors.items():
         levels, codes = launch.level_codes(factor)
         blocks = []
+        n_arms = launch.n_arms
         for j, level in enumerate(levels):
-            cells = np.flatnonzero(codes == j)
+            cells = np.flatnonzero(codes == j)  # the level's options
             b = len(cells)
-            if b <= level_max_cells:
-                options, complete = _all_subsets(b), True
+            if _within_budget(b // n_arms, n_arms, level_max_cells):
+                options, complete = _all_assignments(b // n_arms, n_arms), True
             else:
                 m = launch.mean_value[cells]
-                pools = [_prefixes(np.argsort(-m, kind="stable"), b), np.zeros((1, b))]
-                pools += [_prefixes(np.argsort(-(m / u[cells]), kind="stable"), b) for u in uses]
+                pools = [_prefixes(np.argsort(-m, kind="stable"), b, n_arms), np.zeros((1, b))]
+                pools += [
+                    _prefixes(np.argsort(-(m / u[cells]), kind="stable"), b, n_arms) for u in uses
+                ]
                 pools.append(extra[:, cells])
                 options, complete = np.unique(np.concatenate(pools), axis=0), False
             options = options[_screen(launch, cells, options, rules)]
@@ -340,7 +413,7 @@ def _relaxed(
     complete = all(b.complete for b in blocks)
     if any(len(b.options) == 0 for b in blocks):
         return None, (0.0 if complete else None)
-    mask = np.zeros(len(launch.cells))
+    mask = np.zeros(len(launch.mix))
     bound = 0.0
     for b in blocks:
         mask[b.cells] = b.options[0]
@@ -414,30 +487,33 @@ def optimal_policy(
         Screened options per level tried in each block move (best and nearest).
     """
     n_cells = len(launch.cells)
+    n_arms = launch.n_arms
+    n_options = n_cells * n_arms
     m = launch.mean_value
     pop = launch.population
-    none = np.zeros(n_cells)
+    none = np.zeros(n_options)
     if not guardrails and pop.fixed_cost_scaling == "constant":
-        mask = (m > 0).astype(float)
+        mask = _best_options(m[None], n_arms)[0]
         ev = float(launch.expected_values(mask[None])[0])
         if ev <= 0:
             return OptimalResult(none, 0.0, "closed_form", 1)
         return OptimalResult(mask, ev, "closed_form", 1)
 
-    extra = np.zeros((0, n_cells)) if candidates is None else np.atleast_2d(candidates)
-    if n_cells <= exact_max_cells:
-        masks = _all_subsets(n_cells)
+    extra = np.zeros((0, n_options)) if candidates is None else np.atleast_2d(candidates)
+    if _within_budget(n_cells, n_arms, exact_max_cells):
+        masks = _all_assignments(n_cells, n_arms)
         best, ev = _best_feasible(launch, guardrails, masks, 0.0, chunk)
         if best is None:
             return OptimalResult(none, 0.0, "exact", len(masks))
         return OptimalResult(best, ev, "exact", len(masks))
 
-    pools = [_prefixes(np.argsort(-m, kind="stable"), n_cells)]
+    pools = [_prefixes(np.argsort(-m, kind="stable"), n_options, n_arms)]
     pools += [
-        _prefixes(np.argsort(-(m / u), kind="stable"), n_cells)
+        _prefixes(np.argsort(-(m / u), kind="stable"), n_options, n_arms)
         for u in _use_orders(launch, guardrails)
     ]
-    pools.extend([extra, np.ones((1, n_cells)), _lagrangian(launch, guardrails)])
+    everyone = launch.masks_from(np.arange(n_arms)[:, None] * np.ones((1, n_cells), dtype=int))
+    pools.extend([extra, everyone, _lagrangian(launch, guardrails)])
     blocks = level_blocks(launch, guardrails, extra, level_max_cells)
     all_blocks = [b for bs in blocks.values() for b in bs]
     n_tried = sum(len(b.options) for b in all_blocks)
@@ -468,7 +544,7 @@ def optimal_policy(
     if (blocks or not best.any()) and ev_all.max() > ev:
         # repair the highest-value candidate, which fails (the relaxed optimum when there is one)
         fixed = _repair(launch, guardrails, masks[int(np.argmax(ev_all))], n_cells)
-        n_tried += n_cells * n_cells
+        n_tried += n_cells * n_cells * n_arms
         if fixed is not None and fixed.any():
             starts.append((fixed, float(launch.expected_values(fixed[None])[0])))
     result, result_ev = none, 0.0

@@ -4,6 +4,11 @@ Net value of treating a customer in cell ``c`` (dollars per assigned customer ov
 
     value[c] = sum_k weight[k] * m_k * tau[c, k],   m_k = transport_multiplier if k is a benefit else 1
 
+and, in a multi-arm experiment, of giving treatment arm ``a`` to a customer in cell ``c``
+(``tau[c, a, k]`` is arm ``a``'s effect against the shared control)::
+
+    value[c, a] = sum_k weight[k] * m_k * tau[c, a, k]
+
 The seed's net margin is ``gross_margin - contact_cost - discount_cost - 18 * support_tickets -
 35 * annoyance`` (:func:`retention_value_model`); the transport multiplier scales only the benefit
 outcomes (by default those with a positive weight: gross margin), so
@@ -21,10 +26,11 @@ import numpy as np
 import xarray as xr
 
 from bayesdecide.decide._draws import (
+    ARM_DIM,
     DEFAULT_SAMPLE_DIMS,
     as_sample_dims,
     check_tau,
-    flatten,
+    option_draws,
     sample_layout,
 )
 from bayesdecide.errors import SpecError
@@ -158,7 +164,8 @@ class ValueModel:
         transport_multiplier: float = 1.0,
         sample_dims: str | Sequence[str] = DEFAULT_SAMPLE_DIMS,
     ) -> xr.DataArray:
-        """Net value per assigned customer per cell, as draws (dims ``(*sample_dims, cell)``).
+        """Net value per assigned customer per cell, as draws (dims ``(*sample_dims, cell)``;
+        ``(*sample_dims, cell, treatment_arm)`` for multi-arm draws: the value of giving that arm).
 
         Dollars per assigned customer over the outcome horizon (when the money outcomes are).
         """
@@ -166,8 +173,12 @@ class ValueModel:
         check_tau(tau, dims)
         x = cell_value_array(tau, self, transport_multiplier, dims)
         layout = sample_layout(tau, dims)
-        cell_coords = {n: c for n, c in tau.coords.items() if c.dims == ("cell",)}
-        return layout.wrap(x, ("cell",), cell_coords, name=self.name)
+        coords = {n: c for n, c in tau.coords.items() if c.dims == ("cell",)}
+        if ARM_DIM in tau.dims:
+            coords[ARM_DIM] = tau[ARM_DIM].values
+            x = x.reshape(x.shape[0], tau.sizes["cell"], tau.sizes[ARM_DIM])
+            return layout.wrap(x, ("cell", ARM_DIM), coords, name=self.name)
+        return layout.wrap(x, ("cell",), coords, name=self.name)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"weights": dict(self.weights), "name": self.name}
@@ -197,7 +208,8 @@ def cell_value_array(
     transport_multiplier: float,
     sample_dims: tuple[str, ...],
 ) -> np.ndarray:
-    """Cell values as a numpy array (S, C): flattened samples x cells."""
+    """Values as a numpy array (S, O): flattened samples x options (cells; (cell, arm) pairs,
+    cell-major, for multi-arm draws)."""
     parts = benefit_and_rest(tau, value_model, sample_dims)
     return transport_multiplier * parts[..., 0] + parts[..., 1]
 
@@ -205,13 +217,14 @@ def cell_value_array(
 def benefit_and_rest(
     tau: xr.DataArray, value_model: ValueModel, sample_dims: tuple[str, ...]
 ) -> np.ndarray:
-    """(S, C, 2): per draw and cell, the benefit part and the rest of the value.
+    """(S, O, 2): per draw and option (cell, or (cell, arm) pair), the benefit part and the rest
+    of the value.
 
     One BLAS matrix product over outcomes; value = m * [..., 0] + [..., 1].
     """
     outcomes = [str(o) for o in tau["outcome"].values]
     wb, wr = value_model.weight_vectors(outcomes)
-    x = flatten(tau, sample_dims, ("cell", "outcome"))  # (S, C, K)
+    x = option_draws(tau, sample_dims)  # (S, O, K)
     w = np.stack([wb, wr], axis=1)  # (K, 2)
     return x @ w
 

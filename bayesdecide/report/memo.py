@@ -6,6 +6,13 @@ conditions, Appendix
 (assumptions, data checks, model and diagnostics, risk register, monitoring plan, feature
 dictionary, lineage). Each section is one small function of a :class:`MemoContext`.
 
+A multi-arm run (k treatment arms against one control; ``summary.arms``) reads the same with every
+effect per arm: the headline and the policy table say which arm each policy gives to how many
+customers; Identification counts every arm; Primary effect and Guardrails report each arm against
+the control; Economics adds **Which arm, for whom** (P(best) of none and each arm overall and per
+level of every factor, with a figure); Heterogeneity has one row per level and arm; Fairness shows
+each arm given to everyone; the appendix adds the best arm per cell.
+
 :func:`build_memo` turns a :class:`~bayesdecide.run.summary.RunSummary` and the
 :class:`~bayesdecide.card.ModelCard` (risk register, monitoring plan, feature dictionary) into a
 :class:`~bayesdecide.report.document.Document`; :func:`write_memo` writes ``memo.md`` and a
@@ -189,10 +196,11 @@ def headline(m: MemoContext) -> None:
         m.add(Callout(f"**Recommendation: {NO_LAUNCH}.** " + rec.reasons[-1], "warn"))
     else:
         row = m.s.policies[rec.policy or ""]
+        arms = f" ({_arm_shares_text(row.arm_shares)})" if m.s.arms is not None else ""
         m.add(
             Callout(
-                f"**Recommendation: {rec.decision} — {m.pname(rec.policy)}.** Expected launch "
-                f"value {usd(row.expected_value)} (80% interval {usd(row.p10)} to "
+                f"**Recommendation: {rec.decision} — {m.pname(rec.policy)}{arms}.** Expected "
+                f"launch value {usd(row.expected_value)} (80% interval {usd(row.p10)} to "
                 f"{usd(row.p90)}); P(value > 0) = {pct(row.prob_positive)}; passes every "
                 "pre-registered rule.",
                 "good",
@@ -207,6 +215,16 @@ def headline(m: MemoContext) -> None:
                 "warn",
             )
         )
+
+
+def _arm_shares_text(shares: Mapping[str, float]) -> str:
+    """``email to 73% of customers, outreach to 5%`` (arms given to nobody left out)."""
+    given = [(a, x) for a, x in shares.items() if x > 0]
+    if not given:
+        return "no offer to anyone"
+    return ", ".join(
+        f"{a} to {pct(x)}" + (" of customers" if i == 0 else "") for i, (a, x) in enumerate(given)
+    )
 
 
 def decision_section(m: MemoContext) -> None:
@@ -236,23 +254,43 @@ def estimand(m: MemoContext) -> None:
             f"{exp.population or 'the experiment population'}."
         )
     )
+    arms = m.s.arms
+    versus = (
+        ""
+        if arms is None
+        else f" Each treatment arm ({', '.join(arms.treatment_arms)}) is compared with the "
+        f"shared control ({arms.control}); a policy gives every customer one arm or none, and "
+        "its effect is that of the arm it gives, against the control."
+    )
     m.add(
         Paragraph(
             "Effects are per assigned customer (intention to treat); money in dollars per customer "
             f"over the horizon. Launch values are in dollars for **{int(st.n_eligible):,}** "
             f"eligible customers after a **{usd(st.fixed_cost)}** fixed implementation cost."
+            + versus
         )
     )
 
 
 def identification(m: MemoContext) -> None:
-    exp, data = m.s.experiment, m.s.data
+    exp, data, arms = m.s.experiment, m.s.data, m.s.arms
     m.add(Heading("3. Identification"))
+    if arms is None:
+        split = (
+            f"{data.n_treatment:,} treated and {data.n_control:,} control (designed treatment "
+            f"share {exp.assignment_share:.0%})"
+        )
+    else:
+        split = (
+            ", ".join(f"{n:,} {a}" for a, n in data.arm_counts.items())
+            + " (designed shares "
+            + " / ".join(f"{a} {pct(x)}" for a, x in arms.shares.items())
+            + ")"
+        )
     m.add(
         Paragraph(
             f"{exp.randomization_unit.capitalize()}-level randomized experiment: "
-            f"**{data.n_units:,}** units, {data.n_treatment:,} treated and {data.n_control:,} "
-            f"control (designed treatment share {exp.assignment_share:.0%}), in {data.n_cells} "
+            f"**{data.n_units:,}** units, {split}, in {data.n_cells} "
             f"cells of {' × '.join(m.s.hierarchy.factors)}. Random assignment identifies the "
             f"effects; covariate adjustment ({', '.join(exp.covariates) or 'none'}) only "
             "sharpens them."
@@ -262,9 +300,14 @@ def identification(m: MemoContext) -> None:
     if rows:
         m.add(Table(["Check", "Result", "Detail"], rows, align="llr"))
     if data.single_arm_cells:
+        what = "with only one arm" if arms is None else "without units in some arm"
         m.add(
             Paragraph(
-                f"Cells with only one arm ({', '.join(data.single_arm_cells)}) contribute no "
+                f"Cells {what} ({', '.join(data.single_arm_cells)}) contribute no effect estimate "
+                "for the missing arm; those effects are predicted by the hierarchy and the cells "
+                "keep their share of the launch population."
+                if arms is not None
+                else f"Cells {what} ({', '.join(data.single_arm_cells)}) contribute no "
                 "effect estimate; their effects are predicted by the hierarchy and they keep their "
                 "share of the launch population."
             )
@@ -274,6 +317,9 @@ def identification(m: MemoContext) -> None:
 def primary_effect(m: MemoContext) -> None:
     s, po = m.s, m.primary
     m.add(Heading("4. Primary effect"))
+    if s.arms is not None:
+        _primary_effect_arms(m)
+        return
     e = s.effects[s.primary_outcome]
     text = (
         f"Assignment changed **{m.label(s.primary_outcome).lower()}** by "
@@ -311,17 +357,68 @@ def primary_effect(m: MemoContext) -> None:
     )
 
 
+def _primary_effect_arms(m: MemoContext) -> None:
+    """Primary effect of every arm against the control, and the effects table per arm."""
+    s, po, arms = m.s, m.primary, m.s.arms
+    assert arms is not None
+    label = m.label(s.primary_outcome).lower()
+    z = norm.ppf((1 + s.settings.ci_prob) / 2)
+    sentences = []
+    for arm in arms.treatment_arms:
+        e = arms.effects[arm][s.primary_outcome]
+        text = (
+            f"Assignment to **{arm}** changed **{label}** by **{effect_text(e.mean, po)}** per "
+            f"assigned customer against {arms.control} (posterior mean; {m.ci} credible interval "
+            f"{m.interval(e.lower, e.upper, po)}; P(effect > 0) = {pct(e.prob_positive)}"
+        )
+        if e.raw_estimate is not None and np.isfinite(e.raw_estimate):
+            half = z * (e.raw_std_error or np.nan)
+            text += (
+                f"; unpooled estimate {effect_text(e.raw_estimate, po)} "
+                f"± {effect_text(half, po, signed=False)}"
+            )
+        sentences.append(text + ").")
+    m.add(Paragraph(" ".join(sentences)))
+    rows = []
+    for name, o in s.outcomes.items():
+        row = [m.label(name), o.role]
+        for arm in arms.treatment_arms:
+            e = arms.effects[arm].get(name)
+            row.append(
+                "n/a"
+                if e is None
+                else f"{effect_text(e.mean, o)} ({m.interval(e.lower, e.upper, o)})"
+            )
+        rows.append(row)
+    m.add(
+        Table(
+            ["Outcome", "Role", *[f"{a} ({m.ci} CrI)" for a in arms.treatment_arms]],
+            rows,
+            align="ll" + "r" * len(arms.treatment_arms),
+            caption=f"All-customer effect of each arm against {arms.control}, per assigned "
+            "customer (experiment mix), as if everyone got that arm. Binary outcomes in "
+            "percentage points.",
+        )
+    )
+
+
 def guardrails(m: MemoContext) -> None:
     s = m.s
     m.add(Heading("5. Guardrails"))
-    parts = [
-        f"{m.label(n).lower()} changed by {effect_text(s.effects[n].mean, o)} ({m.ci} CrI "
-        f"{m.interval(s.effects[n].lower, s.effects[n].upper, o)})"
-        for n, o in s.outcomes.items()
-        if o.role == "guardrail" and n in s.effects
-    ]
-    if parts:
-        m.add(Paragraph("Treating everyone: " + "; ".join(parts) + "."))
+    if s.arms is None:
+        effects = {"": s.effects}
+    else:
+        effects = {f"{a} to everyone": s.arms.effects[a] for a in s.arms.treatment_arms}
+    for who, eff in effects.items():
+        parts = [
+            f"{m.label(n).lower()} changed by {effect_text(eff[n].mean, o)} ({m.ci} CrI "
+            f"{m.interval(eff[n].lower, eff[n].upper, o)})"
+            for n, o in s.outcomes.items()
+            if o.role == "guardrail" and n in eff
+        ]
+        if parts:
+            head = "Treating everyone" if not who else who.capitalize()
+            m.add(Paragraph(f"{head}: " + "; ".join(parts) + "."))
     guard = [g for g in s.guardrails if g.policy != TREAT_NONE]  # the status quo is not held
     if guard:
         rules = list(dict.fromkeys(g.rule for g in guard))
@@ -392,11 +489,12 @@ def economics(m: MemoContext) -> None:
     m.add(Heading("6. Economics"))
     m.add(Paragraph(_value_formula(m)))
     order = sorted(s.policies, key=lambda p: -s.policies[p].expected_value)
+    multi = s.arms is not None
     m.add(
         Table(
             [
                 "Policy",
-                "Treated share",
+                "Arms" if multi else "Treated share",
                 "Expected value",
                 "P(value > 0)",
                 f"P(loss > {usd(s.settings.loss_threshold)})",
@@ -408,7 +506,7 @@ def economics(m: MemoContext) -> None:
             [
                 [
                     f"**{m.pname(p)}**" if p == m.focus else m.pname(p),
-                    pct(r.treated_share),
+                    _arm_shares_text(r.arm_shares) if multi else pct(r.treated_share),
                     usd(r.expected_value),
                     pct(r.prob_positive),
                     pct(r.prob_large_loss),
@@ -419,7 +517,12 @@ def economics(m: MemoContext) -> None:
                 ]
                 for p, r in ((p, s.policies[p]) for p in order)
             ],
-            caption="Launch value in dollars, posterior over the pooled cell effects.",
+            caption="Launch value in dollars, posterior over the pooled cell effects."
+            + (
+                " Arms: the share of eligible customers each policy gives each arm."
+                if multi
+                else ""
+            ),
         )
     )
     if s.optimal is not None and OPTIMAL in s.policies:
@@ -435,8 +538,81 @@ def economics(m: MemoContext) -> None:
         f"Posterior of launch value for {m.pname(m.focus) if m.focus else 'the leading policy'} "
         "(dollars).",
     )
+    which_arm(m)
     break_even(m)
     m.fig("sensitivity", "Launch value as each assumption varies; break-even marked.")
+
+
+def which_arm(m: MemoContext) -> None:
+    """Multi-arm runs: P(best) of none and each arm, overall and per level of every factor."""
+    arms = m.s.arms
+    if arms is None:
+        return
+    choices = ["none", *arms.treatment_arms]
+    m.add(Heading("Which arm, for whom", level=3))
+    m.add(
+        Paragraph(
+            "For each group, the choice (no offer, or one arm) with the highest net value, and "
+            "the posterior probability that each choice is the best one, P(best): the share of "
+            "posterior draws in which it has the highest value (the choices' probabilities sum to "
+            "100%; a tie goes to no offer). Overall: each arm given to everyone, at launch scale "
+            "after the fixed cost. Per group: the arm given to everyone in the group, net value "
+            "per customer (no fixed cost)."
+        )
+    )
+    overall = {c.choice: c for c in arms.overall}
+    m.add(
+        Table(
+            ["Everyone gets", "Expected launch value", f"{m.ci} interval", "P(best)"],
+            [
+                [
+                    f"**{c}**" if overall[c].best else c,
+                    usd(overall[c].mean),
+                    f"{usd(overall[c].lower)} to {usd(overall[c].upper)}",
+                    pct(overall[c].prob_best),
+                ]
+                for c in choices
+                if c in overall
+            ],
+            align="lrrr",
+            caption="One arm for everyone, or nobody: launch value and P(best) among these "
+            "choices (bold: highest expected value). Targeting can do better; see the policy "
+            "table.",
+        )
+    )
+    for factor, rows in arms.by_level.items():
+        title = factor.replace("_", " ")
+        get = {(r.unit, r.choice): r for r in rows}
+        levels = list(dict.fromkeys(r.unit for r in rows))
+        body = []
+        for lv in levels:
+            best = next(r.choice for r in rows if r.unit == lv and r.best)
+            body.append(
+                [
+                    lv,
+                    pct(get[(lv, choices[0])].share),
+                    *[
+                        f"{usd(get[(lv, c)].mean, 2)} ({pct(get[(lv, c)].prob_best)})"
+                        for c in choices
+                    ],
+                    f"**{best}**",
+                ]
+            )
+        m.add(
+            Table(
+                [
+                    title.capitalize(),
+                    "Share",
+                    *[f"{c}: value (P(best))" for c in choices],
+                    "Best",
+                ],
+                body,
+                align="lr" + "r" * len(choices) + "l",
+                caption=f"Net value per customer of each {title} if everyone in it gets the "
+                "choice (posterior mean, dollars) and P(best).",
+            )
+        )
+    m.fig("best_arm", "P(best) of no offer and each arm, by group and overall.")
 
 
 def _break_even_sentence(m: MemoContext, name: str) -> str | None:
@@ -509,12 +685,14 @@ def heterogeneity(m: MemoContext) -> None:
             "at face value."
         )
     )
+    multi = s.arms is not None
     for factor, levels in s.heterogeneity.items():
         m.add(Heading(f"By {factor.replace('_', ' ')}", level=3))
         m.add(
             Table(
                 [
                     factor.replace("_", " ").capitalize(),
+                    *(["Arm"] if multi else []),
                     "Customers",
                     "Pooled mean",
                     f"{m.ci} interval",
@@ -524,6 +702,7 @@ def heterogeneity(m: MemoContext) -> None:
                 [
                     [
                         lv.level,
+                        *([lv.arm or ""] if multi else []),
                         f"{int(lv.n):,}",
                         effect_text(lv.mean, po),
                         m.interval(lv.lower, lv.upper, po),
@@ -534,8 +713,20 @@ def heterogeneity(m: MemoContext) -> None:
                 ],
             )
         )
-    m.fig("effects_by_factor", "Raw (grey) and pooled (blue) effects per group.")
-    m.fig("shrinkage", "Per-cell raw estimates and pooled posteriors: partial pooling at work.")
+    if not multi:
+        m.fig("effects_by_factor", "Raw (grey) and pooled (blue) effects per group.")
+        m.fig("shrinkage", "Per-cell raw estimates and pooled posteriors: partial pooling at work.")
+    else:
+        assert s.arms is not None
+        for arm in s.arms.treatment_arms:
+            m.fig(
+                f"effects_by_factor_{arm}",
+                f"{arm} against {s.arms.control}: raw (grey) and pooled (blue) effects per group.",
+            )
+            m.fig(
+                f"shrinkage_{arm}",
+                f"{arm} against {s.arms.control}: per-cell raw estimates and pooled posteriors.",
+            )
     comparison(m)
 
 
@@ -545,6 +736,13 @@ def comparison(m: MemoContext) -> None:
         return
     f = comp.factor
     m.add(Heading(f"Comparing {f.replace('_', ' ')}s", level=3))
+    if comp.arm is not None:
+        m.add(
+            Paragraph(
+                f"Net value per customer if everyone in the {f.replace('_', ' ')} gets "
+                f"**{comp.arm}** (the arm whose treat-all policy has the highest expected value)."
+            )
+        )
     m.add(
         Table(
             [f.capitalize(), "Net value per customer", f"{m.ci} interval", "P(> 0)", "P(best)"],
@@ -592,7 +790,9 @@ def fairness(m: MemoContext) -> None:
             f"Does a policy favour or penalise some groups? By {names}: the **effect of a policy "
             "in a group** is its average effect per eligible customer of the group at launch, "
             "untreated customers counting 0, so a policy that leaves a group out keeps it at the "
-            "status quo; under *Treat all* it is the group's effect if everyone in it is treated. "
+            "status quo; under *Treat all* it is the group's effect if everyone in it is treated"
+            + (" with that arm" if s.arms is not None else "")
+            + ". "
             "The **treated share** is the share of the group's eligible customers a policy "
             f"treats. Posterior means with {m.ci} credible intervals; net value in dollars per "
             "customer over the horizon, other outcomes per assigned customer in their unit."
@@ -606,36 +806,44 @@ def fairness(m: MemoContext) -> None:
         get = {(e.level, e.policy, e.outcome): e for e in rows}
         m.add(Heading(f"By {title}", level=3))
         value_name, value_fmt = _quantity(m, None)
-        header = [
-            title.capitalize(),
-            "Share of launch",
-            f"{value_name} if all treated",
-            "P(> 0)",
-            *[f"{m.pname(p)}: treated" for p in treating if p != TREAT_ALL],
-        ]
+        alls = (
+            {"treated": TREAT_ALL}
+            if s.arms is None
+            else {f"get {a}": p for a, p in s.arms.all_policies.items()}
+        )
+        header = [title.capitalize(), "Share of launch"]
+        for what in alls:
+            header += [f"{value_name} if all {what}", "P(> 0)"]
+        header += [f"{m.pname(p)}: treated" for p in treating if p not in alls.values()]
         body = []
         for lv in levels:
-            e_all = get.get((lv, TREAT_ALL, None))
-            body.append(
-                [
-                    lv,
-                    pct(e_all.share) if e_all else "n/a",
+            share = next((e.share for e in rows if e.level == lv), None)
+            row = [lv, pct(share) if share is not None else "n/a"]
+            for p_all in alls.values():
+                e_all = get.get((lv, p_all, None))
+                row += [
                     _estimate(value_fmt, e_all) if e_all else "n/a",
                     pct(e_all.prob_positive) if e_all else "n/a",
-                    *[
-                        pct(get[(lv, p, None)].treated_share) if (lv, p, None) in get else "n/a"
-                        for p in treating
-                        if p != TREAT_ALL
-                    ],
                 ]
-            )
+            row += [
+                pct(get[(lv, p, None)].treated_share) if (lv, p, None) in get else "n/a"
+                for p in treating
+                if p not in alls.values()
+            ]
+            body.append(row)
         m.add(
             Table(
                 header,
                 body,
-                caption=f"Net value per customer of each {title} if everyone in it is treated "
-                f"(Treat all; {m.ci} interval), and the share of its eligible customers each "
-                "policy treats.",
+                caption=(
+                    f"Net value per customer of each {title} if everyone in it is treated "
+                    f"(Treat all; {m.ci} interval), and the share of its eligible customers each "
+                    "policy treats."
+                    if s.arms is None
+                    else f"Net value per customer of each {title} if everyone in it gets each arm "
+                    f"({m.ci} interval), and the share of its eligible customers each policy "
+                    "treats (with any arm)."
+                ),
             )
         )
         if focus is not None:
@@ -830,6 +1038,20 @@ def assumptions(m: MemoContext) -> None:
 
 def balance(m: MemoContext) -> None:
     m.add(Heading("B. Data checks and balance", level=3))
+    if m.s.arms is not None:
+        rows = [
+            [b.covariate, b.arm or "", num(b.mean_control), num(b.mean_treatment), f"{b.smd:+.3f}"]
+            for b in m.s.checks.balance
+        ]
+        if rows:
+            m.add(
+                Table(
+                    ["Covariate", "Arm", "Control mean", "Arm mean", "SMD"],
+                    rows,
+                    caption="Standardized mean difference (arm − control) in pooled SDs.",
+                )
+            )
+        return
     rows = [
         [b.covariate, num(b.mean_control), num(b.mean_treatment), f"{b.smd:+.3f}"]
         for b in m.s.checks.balance
@@ -856,7 +1078,14 @@ def model_and_diagnostics(m: MemoContext) -> None:
             + ")"
             + (f" + interactions ({'; '.join(' × '.join(i) for i in inter)})" if inter else "")
             + " + a heavy-tailed cell deviation; outcomes are fitted jointly with their sampling "
-            "covariance. Priors: "
+            "covariance"
+            + (
+                "; the treatment arm is a factor too, and the arms' effects in a cell are fitted "
+                "jointly with the covariance their shared control induces"
+                if s.arms is not None
+                else ""
+            )
+            + ". Priors: "
             + (", ".join(f"{k} {v}" for k, v in s.priors.items()) or "package defaults")
             + "."
         )
@@ -912,6 +1141,40 @@ def card_appendix(m: MemoContext) -> None:
         )
 
 
+def best_arm_cells(m: MemoContext) -> None:
+    """Multi-arm runs: the choice per cell, its P(best) and the optimal targeting's choice."""
+    arms = m.s.arms
+    if arms is None or not arms.by_cell:
+        return
+    choices = ["none", *arms.treatment_arms]
+    get = {(r.unit, r.choice): r for r in arms.by_cell}
+    cells = list(dict.fromkeys(r.unit for r in arms.by_cell))
+    m.add(Heading("H. Best arm per cell", level=3))
+    body = []
+    for c in cells:
+        rows = [get[(c, ch)] for ch in choices]
+        optimal = next((r.choice for r in rows if r.optimal), "n/a")
+        body.append(
+            [
+                c,
+                pct(rows[0].share),
+                *[f"{usd(r.mean, 2)} ({pct(r.prob_best)})" for r in rows],
+                next(r.choice for r in rows if r.best),
+                optimal,
+            ]
+        )
+    m.add(
+        Table(
+            ["Cell", "Share", *[f"{ch}: value (P(best))" for ch in choices], "Best", "Optimal"],
+            body,
+            align="lr" + "r" * len(choices) + "ll",
+            caption="Net value per customer of each choice in each cell (posterior mean, dollars) "
+            "and P(best); Best: highest posterior mean; Optimal: the choice of the optimal "
+            "targeting under the rules.",
+        )
+    )
+
+
 def lineage(m: MemoContext) -> None:
     lin = {k: v for k, v in vars(m.s.lineage).items() if v is not None}
     m.add(Heading("G. Lineage", level=3))
@@ -944,6 +1207,7 @@ SECTIONS: tuple[Callable[[MemoContext], None], ...] = (
     model_and_diagnostics,
     card_appendix,
     lineage,
+    best_arm_cells,
 )
 
 
@@ -966,7 +1230,8 @@ def build_memo(
     figures:
         Figure name -> PNG path. Known names: ``value_posterior``, ``policy_values``,
         ``guardrails``, ``sensitivity``, ``effects_by_factor``, ``shrinkage``,
-        ``region_comparison``.
+        ``region_comparison``; multi-arm runs: ``best_arm`` and ``effects_by_factor_<arm>``,
+        ``shrinkage_<arm>`` instead of the two effect figures.
     figure_prefix:
         Folder of the figures relative to the memo (for Markdown links).
     """

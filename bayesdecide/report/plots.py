@@ -9,7 +9,9 @@ DataArrays of posterior draws, numpy arrays), so it works on a fresh fit or on h
 - :func:`policy_values` — expected launch value with an 80% interval for every policy;
 - :func:`guardrail_probabilities` — rule x policy grid of posterior probabilities, pass/fail;
 - :func:`sensitivity_curves` — launch value against an assumption, break-even marked;
-- :func:`region_comparison` — heatmap of P(row region's effect > column region's effect).
+- :func:`region_comparison` — heatmap of P(row region's effect > column region's effect);
+- :func:`best_arm_probabilities` — multi-arm runs: P(best) of no offer and each arm, stacked, per
+  level of each factor and overall.
 
 Money is in dollars at launch scale unless an axis says per customer.
 """
@@ -619,6 +621,58 @@ def region_comparison(prob: pd.DataFrame, *, title: str | None = None, what: str
     return fig
 
 
+ARM_COLORS = ("#1f6fb4", "#e67e22", "#2e8b57", "#8e44ad", "#c0392b", "#16a085")
+NONE_COLOR = "#bdbdbd"
+
+
+def best_arm_probabilities(panels: Mapping[str, pd.DataFrame]) -> Figure:
+    """Stacked horizontal bars of P(best) per unit: one panel per entry of ``panels``.
+
+    ``panels``: title -> tidy frame with ``unit`` (a level, a cell or ``all``), ``choice``
+    (``none`` or an arm) and ``prob_best`` (the unit's choices sum to 1). No offer is grey, the
+    arms coloured in their order of appearance; each bar is labelled with its largest choice.
+    """
+    choices = list(dict.fromkeys(c for t in panels.values() for c in t["choice"]))
+    arms = [c for c in choices if c != "none"]
+    colors = {
+        "none": NONE_COLOR,
+        **{a: ARM_COLORS[i % len(ARM_COLORS)] for i, a in enumerate(arms)},
+    }
+    heights = [t["unit"].nunique() for t in panels.values()]
+    with plt.rc_context({**STYLE, "axes.grid": False}):
+        fig, axes = plt.subplots(
+            len(panels),
+            1,
+            figsize=(8.5, 0.42 * sum(heights) + 1.1 * len(panels) + 0.6),
+            gridspec_kw={"height_ratios": heights},
+            squeeze=False,
+        )
+        for ax, (title, t) in zip(axes[:, 0], panels.items(), strict=True):
+            wide = t.pivot_table(index="unit", columns="choice", values="prob_best", sort=False)
+            wide = wide.reindex(columns=[c for c in choices if c in wide.columns]).fillna(0.0)
+            y = np.arange(len(wide))[::-1]
+            left = np.zeros(len(wide))
+            for c in wide.columns:
+                ax.barh(y, wide[c], left=left, color=colors[c], height=0.62, label=c)
+                left += wide[c].to_numpy()
+            for yi, (_, row) in zip(y, wide.iterrows(), strict=True):
+                top = row.idxmax()
+                ax.text(1.01, yi, f"{top} {row[top]:.0%}", va="center", fontsize=9)
+            ax.set_yticks(y, [str(u) for u in wide.index])
+            ax.set_xlim(0, 1)
+            ax.set_title(title, fontsize=11, loc="left")
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:.0%}"))
+            for side in ("top", "right"):
+                ax.spines[side].set_visible(False)
+        axes[-1, 0].set_xlabel(
+            "P(best): posterior probability that the choice has the highest value"
+        )
+        handles, labels = axes[0, 0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="upper right", ncol=len(labels), fontsize=9)
+        fig.tight_layout(rect=(0, 0, 0.9, 0.96))
+    return fig
+
+
 def save(fig: Figure, path: Any) -> None:
     """Save ``fig`` as PNG and close it."""
     fig.savefig(path, format="png", bbox_inches="tight")
@@ -626,6 +680,7 @@ def save(fig: Figure, path: Any) -> None:
 
 
 __all__ = [
+    "best_arm_probabilities",
     "effects_by_factor",
     "effects_shrinkage",
     "guardrail_probabilities",

@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from bayesdecide.data.effects import arm_effects
 from bayesdecide.decide import TREAT_NONE, Decision
 from bayesdecide.run.summary import RunSummary
 
@@ -28,25 +29,31 @@ def make_figures(
         out[name] = folder / f"{name}.png"
         plots.save(fig, out[name])
 
-    save(
-        "shrinkage",
-        plots.effects_shrinkage(
-            fit.effects, decision.tau, primary, label=po.label, unit=po.unit, ci_prob=ci_prob
-        ),
-    )
-    save(
-        "effects_by_factor",
-        plots.effects_by_factor(
-            fit.effects,
-            decision.tau,
-            primary,
-            summary.hierarchy.factors,
-            fit.cell_share,
-            label=po.label,
-            unit=po.unit,
-            ci_prob=ci_prob,
-        ),
-    )
+    for arm in decision.arms or [None]:
+        effects, tau, suffix, label = fit.effects, decision.tau, "", po.label
+        if arm is not None:  # one figure per treatment arm, against the control
+            effects = arm_effects(fit.effects, arm)
+            tau = decision.tau.sel(treatment_arm=arm, drop=True)
+            suffix, label = f"_{arm}", f"{po.label} ({arm})"
+        save(
+            f"shrinkage{suffix}",
+            plots.effects_shrinkage(
+                effects, tau, primary, label=label, unit=po.unit, ci_prob=ci_prob
+            ),
+        )
+        save(
+            f"effects_by_factor{suffix}",
+            plots.effects_by_factor(
+                effects,
+                tau,
+                primary,
+                summary.hierarchy.factors,
+                fit.cell_share,
+                label=label,
+                unit=po.unit,
+                ci_prob=ci_prob,
+            ),
+        )
     focus = decision.break_even_policy
     save(
         "value_posterior",
@@ -83,6 +90,16 @@ def make_figures(
         "sensitivity",
         plots.sensitivity_curves(curves, break_even=be, current=current, policy=labels[focus]),
     )
+    arms = summary.arms
+    if arms is not None:
+        panels = {
+            f"by {f.replace('_', ' ')}": pd.DataFrame([vars(c) for c in rows])
+            for f, rows in arms.by_level.items()
+        }
+        panels["everyone gets one arm (launch scale)"] = pd.DataFrame(
+            [vars(c) for c in arms.overall]
+        )
+        save("best_arm", plots.best_arm_probabilities(panels))
     comp = summary.comparison
     if comp is not None:
         save(

@@ -97,18 +97,22 @@ def describe_data(card: ModelCard, cells: CellStats) -> DataInfo:
     ds = cells.ds
     n = ds["n"].sum("cell")
     arms_present = (ds["n"] > 0).sum("arm").values
+    n_arms = ds.sizes["arm"]
     return DataInfo(
         source=card.data.label,
         description=card.data.description,
         n_units=int(n.sum()),
-        n_control=int(n.sel(arm="control")),
-        n_treatment=int(n.sel(arm="treatment")),
+        n_control=int(n.isel(arm=0)),
+        n_treatment=int(n.isel(arm=slice(1, None)).sum()),
         n_cells=int(ds.sizes["cell"]),
         single_arm_cells=[
-            str(c) for c, k in zip(ds["cell"].values, arms_present, strict=True) if k < 2
+            str(c) for c, k in zip(ds["cell"].values, arms_present, strict=True) if k < n_arms
         ],
         dropped=dict(cells.dropped),
         fingerprint=cells.fingerprint,
+        arm_counts=(
+            {str(a): int(n.sel(arm=a)) for a in ds["arm"].values} if cells.spec.multi_arm else {}
+        ),
     )
 
 
@@ -173,7 +177,8 @@ def run_card(
     cells = card.cells()
     data = describe_data(card, cells)
     steps(
-        f"Validated and aggregated {data.n_units:,} rows into {data.n_cells} cells x 2 arms; "
+        f"Validated and aggregated {data.n_units:,} rows into {data.n_cells} cells x "
+        f"{len(card.experiment.arms)} arms; "
         "checking sample ratio and covariate balance"
     )
     steps(

@@ -107,6 +107,8 @@ def rejudge_checks(
         diagnostics,
         card.checks,
         assignment_share=card.assignment_share if assignment_share is None else assignment_share,
+        arm_counts=parent.data.arm_counts or None,
+        arm_shares=card.arm_shares,
     )
     return Checks(
         checks.results, checks.balance, tuple(card.checks.loosened_from(parent.checks.thresholds))
@@ -154,6 +156,7 @@ def rerender(
 
     share = update_assignment_share(run_folder)
     checks = rejudge_checks(parent, card, fit.diagnostics, share)
+    card.check_fit_arms(fit)
     view = decision_fit_of_run(run_folder, card, fit)
     settings = card.decision_settings()
     asked = {"transport_multiplier", "launch.transport_multiplier"} & set(overrides)

@@ -20,6 +20,8 @@ from bayesdecide.decide import Decision, factor_level_effects
 from bayesdecide.decide.policies import OPTIMAL, OPTIMAL_WITHOUT_GROUP_RULES
 from bayesdecide.run.summary import (
     SCHEMA_VERSION,
+    ArmChoice,
+    ArmsSummary,
     AssumptionInfo,
     BalanceRow,
     BreakEven,
@@ -65,10 +67,13 @@ def _label(value: Any) -> str | None:
 
 
 def _effects(decision: Decision, fit: Any, tables: Tables) -> dict[str, EffectSummary]:
+    """Outcome -> all-customer effect (two arms); with several arms ``{}`` (see :func:`_arms`)."""
     from bayesdecide.data.effects import average_effect
 
     table = decision.effects_table()
     tables["effects"] = table
+    if decision.arms is not None:
+        return {}
     raw = average_effect(fit.effects, fit.cell_share)
     out = {}
     for name, row in table.iterrows():
@@ -81,6 +86,51 @@ def _effects(decision: Decision, fit: Any, tables: Tables) -> dict[str, EffectSu
     return out
 
 
+def _arm_effects(decision: Decision, fit: Any) -> dict[str, dict[str, EffectSummary]]:
+    """Arm -> outcome -> all-customer effect against the control, with the raw estimate."""
+    from bayesdecide.data.effects import average_effect
+
+    table = decision.effects_table()
+    raw = average_effect(fit.effects, fit.cell_share)
+    out: dict[str, dict[str, EffectSummary]] = {}
+    for (arm, name), row in table.iterrows():
+        sel = {"treatment_arm": arm, "outcome": name}
+        out.setdefault(str(arm), {})[str(name)] = _record(
+            EffectSummary,
+            row,
+            raw_estimate=float(raw["estimate"].sel(sel)),
+            raw_std_error=float(raw["std_error"].sel(sel)),
+        )
+    return out
+
+
+def _choices(table: pd.DataFrame, unit: str) -> list[ArmChoice]:
+    return [_record(ArmChoice, r, unit=str(r[unit])) for r in table.to_dict("records")]
+
+
+def _arms(card: ModelCard, decision: Decision, fit: Any, tables: Tables) -> ArmsSummary | None:
+    """The multi-arm part of the summary (``None`` with two arms) and its tables."""
+    if decision.arms is None:
+        return None
+    cells = decision.best_arm_cells()
+    overall = decision.best_arm_overall().assign(unit="all")
+    levels = {f: decision.best_arm_levels(f) for f in card.factors}
+    tables["best_arm_cells"] = cells
+    tables["best_arm_levels"] = pd.concat(levels.values(), ignore_index=True)
+    tables["best_arm_overall"] = overall
+    spec = card.spec
+    return ArmsSummary(
+        control=spec.arm_labels[0],
+        treatment_arms=list(spec.treatment_arms),
+        shares=dict(card.arm_shares or {}),
+        effects=_arm_effects(decision, fit),
+        all_policies=decision.all_policies,
+        overall=_choices(overall, "unit"),
+        by_level={f: _choices(t, "level") for f, t in levels.items()},
+        by_cell=_choices(cells, "cell"),
+    )
+
+
 def _policies(decision: Decision, tables: Tables) -> dict[str, PolicySummary]:
     table = decision.policy_table()
     tables["policies"] = table
@@ -89,12 +139,14 @@ def _policies(decision: Decision, tables: Tables) -> dict[str, PolicySummary]:
         "the Bayes-optimal targeting under the rules on totals only (the group rules left out), "
         "reported to show what the group rules change"
     )
+    multi = decision.arms is not None
     return {
         str(p): _record(
             PolicySummary,
             row,
             label=decision.labels[p],
             description=text.get(p, ""),
+            arm_shares=decision.arm_shares(str(p)) if multi else {},
         )
         for p, row in table.iterrows()
     }
@@ -163,11 +215,47 @@ def describe_cells(cells: Sequence[str], tau: xr.DataArray, share: xr.DataArray)
     return text + "; treated cells per level: " + "; ".join(parts) + "."
 
 
+def describe_assignment(
+    assignment: Mapping[str, str], tau: xr.DataArray, share: xr.DataArray, arms: Sequence[str]
+) -> str:
+    """One sentence on the arms a multi-arm policy gives (cells and customers per arm, and per
+    level of each factor the arm most of its treated cells get)."""
+    if not assignment:
+        return "treats nobody"
+    n_cells = tau.sizes["cell"]
+    parts = []
+    for arm in arms:
+        cells = [c for c, a in assignment.items() if a == arm]
+        if cells:
+            frac = float(share.sel(cell=cells).sum())
+            parts.append(f"{arm} to {len(cells)} of {n_cells} cells ({frac:.0%} of customers)")
+    untreated = n_cells - len(assignment)
+    if untreated:
+        rest = [str(c) for c in tau["cell"].values if str(c) not in assignment]
+        frac = float(share.sel(cell=rest).sum())
+        parts.append(f"none to {untreated} ({frac:.0%})")
+    text = "gives " + ", ".join(parts)
+    levels = []
+    for f in [str(c) for c in tau.coords if tau.coords[c].dims == ("cell",) and c != "cell"]:
+        labels = pd.Series(tau[f].values, index=[str(c) for c in tau["cell"].values])
+        given = pd.Series({c: assignment.get(c, "none") for c in labels.index})
+        counts = [
+            f"{lv} " + "/".join(f"{a} {int((given[labels == lv] == a).sum())}" for a in arms)
+            for lv in pd.unique(labels)
+        ]
+        levels.append(f"{f.replace('_', ' ')}: " + "; ".join(counts))
+    return text + ". Cells per arm by " + " | ".join(levels) + "."
+
+
 def _optimal(decision: Decision) -> OptimalPolicy | None:
     if not decision.settings.include_optimal:
         return None
     cells = decision.policy_cells(OPTIMAL)
-    return OptimalPolicy(cells, describe_cells(cells, decision.tau, decision.cell_share))
+    if decision.arms is None:
+        return OptimalPolicy(cells, describe_cells(cells, decision.tau, decision.cell_share))
+    assignment = decision.policy_assignment(OPTIMAL)
+    text = describe_assignment(assignment, decision.tau, decision.cell_share, decision.arms)
+    return OptimalPolicy(cells, text, assignment)
 
 
 def _break_even(decision: Decision, tables: Tables) -> dict[str, BreakEven]:
@@ -220,16 +308,20 @@ def _heterogeneity(
 ) -> dict[str, list[LevelEffect]]:
     out, frames = {}, []
     for f in card.factors:
-        t = factor_level_effects(
-            fit.effects,
-            decision.tau,
-            card.primary_outcome,
-            f,
-            decision.settings.ci_prob,
-            fit.cell_share,
-        )
-        out[f] = [_record(LevelEffect, r, level=lv) for lv, r in t.iterrows()]
-        frames.append(t.reset_index().assign(factor=f))
+        out[f] = []
+        for arm in decision.arms or [None]:
+            t = factor_level_effects(
+                fit.effects,
+                decision.tau,
+                card.primary_outcome,
+                f,
+                decision.settings.ci_prob,
+                fit.cell_share,
+                arm=arm,
+            )
+            out[f] += [_record(LevelEffect, r, level=lv, arm=arm) for lv, r in t.iterrows()]
+            t = t.reset_index().assign(factor=f)
+            frames.append(t if arm is None else t.assign(arm=arm))
     tables["heterogeneity"] = pd.concat(frames, ignore_index=True)
     return out
 
@@ -238,7 +330,8 @@ def _comparison(card: ModelCard, decision: Decision, tables: Tables) -> Comparis
     factor = card.compare_factor
     if factor is None:
         return None
-    lc = decision.compare(factor)
+    arm = decision.lead_arm
+    lc = decision.compare(factor, arm=arm)
     rank1 = lc.ranks[1] if 1 in lc.ranks.columns else pd.Series(dtype=float)
     tables["region_comparison"] = lc.summary
     tables["region_pairwise"] = lc.pairwise
@@ -254,6 +347,7 @@ def _comparison(card: ModelCard, decision: Decision, tables: Tables) -> Comparis
         pairwise={
             str(a): {str(b): float(v) for b, v in row.items()} for a, row in lc.pairwise.iterrows()
         },
+        arm=arm,
     )
 
 
@@ -380,8 +474,15 @@ def build_summary(
             parent_run=parent_run,
         ),
         warnings=warn,
+        arms=_arms(card, decision, fit, tables),
     )
     return summary, tables
 
 
-__all__ = ["build_summary", "checks_summary", "describe_cells", "sensitivity_grids"]
+__all__ = [
+    "build_summary",
+    "checks_summary",
+    "describe_assignment",
+    "describe_cells",
+    "sensitivity_grids",
+]

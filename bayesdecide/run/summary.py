@@ -9,7 +9,9 @@ and checked by a test, so it cannot drift.
 
 Money is in dollars at launch scale unless a field says per customer; effects are
 intention-to-treat effects per assigned customer in the outcome's unit; every interval is the
-equal-tailed ``settings.ci_prob`` posterior interval (``lower``/``upper``).
+equal-tailed ``settings.ci_prob`` posterior interval (``lower``/``upper``). A multi-arm run (k
+treatment arms against one control) fills ``arms`` (null for two arms): each arm's effects, and
+which arm, or none, is best per cell, per group and overall.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from bayesdecide.decide.checks import CheckResult, CheckThresholds
 from bayesdecide.decide.recommend import Recommendation
 from bayesdecide.errors import RunFolderError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def doc(text: str, default: Any = dataclasses.MISSING) -> Any:
@@ -140,6 +142,11 @@ class PolicySummary:
     expected_loss: float = doc("E[best policy's value - this value]")
     treated_share: float = doc("share of eligible customers treated")
     passes_guardrails: bool = doc("passes every pre-registered rule")
+    arm_shares: dict[str, float] = doc(
+        "multi-arm: treatment arm -> share of eligible customers the policy gives it; empty "
+        "with two arms",
+        {},
+    )
 
 
 @dataclass(frozen=True)
@@ -249,6 +256,9 @@ class OptimalPolicy:
 
     cells: list[str] = doc("cells it treats")
     description: str = doc("the cells in words")
+    assignment: dict[str, str] = doc(
+        "multi-arm: cell -> the treatment arm it gets (cells it treats); empty with two arms", {}
+    )
 
 
 @dataclass(frozen=True)
@@ -297,6 +307,9 @@ class LevelEffect:
     raw: float | None = doc("unpooled estimate")
     raw_lower: float | None = doc("unpooled interval lower end")
     raw_upper: float | None = doc("unpooled interval upper end")
+    arm: str | None = doc(
+        "multi-arm: the treatment arm (against the control); null otherwise", None
+    )
 
 
 @dataclass(frozen=True)
@@ -321,6 +334,11 @@ class Comparison:
     quantity: str = doc("what is compared")
     levels: list[LevelValue] = doc("one entry per level")
     pairwise: dict[str, dict[str, float | None]] = doc("P(row level > column level); null diagonal")
+    arm: str | None = doc(
+        "multi-arm: the treatment arm whose net value is compared (its treat-all policy has the "
+        "highest expected value); null otherwise",
+        None,
+    )
 
 
 @dataclass(frozen=True)
@@ -339,6 +357,9 @@ class BalanceRow:
     mean_control: float = doc("control-arm mean")
     mean_treatment: float = doc("treatment-arm mean")
     smd: float = doc("standardized mean difference, pooled SDs")
+    arm: str | None = doc(
+        "multi-arm: the treatment arm compared with control; null otherwise", None
+    )
 
 
 @dataclass(frozen=True)
@@ -362,9 +383,57 @@ class DataInfo:
     n_control: int = doc("units in control")
     n_treatment: int = doc("units in treatment")
     n_cells: int = doc("cells (combinations of factor levels)")
-    single_arm_cells: list[str] = doc("cells with only one arm")
+    single_arm_cells: list[str] = doc("cells without units in some arm")
     dropped: dict[str, Any] = doc("rows dropped and why, per arm")
     fingerprint: str = doc("SHA-256 of the cell statistics")
+    arm_counts: dict[str, int] = doc(
+        "multi-arm: units per arm, control first (n_treatment sums the treatment arms); empty "
+        "with two arms",
+        {},
+    )
+
+
+@dataclass(frozen=True)
+class ArmChoice:
+    """One choice, none or a treatment arm, for one unit: a cell, a level of a factor, or all."""
+
+    unit: str = doc("the cell, the level, or 'all' (everyone)")
+    choice: str = doc("'none' (the status quo, value 0) or a treatment arm")
+    share: float = doc("the unit's share of the launch population")
+    mean: float = doc(
+        "posterior mean net value of the choice: dollars per customer of the cell or level; "
+        "for 'all', dollars at launch scale after the fixed cost"
+    )
+    lower: float = doc("interval lower end")
+    upper: float = doc("interval upper end")
+    prob_best: float = doc(
+        "P(this choice has the highest value among none and every arm in the unit); the unit's "
+        "choices sum to 1"
+    )
+    best: bool = doc("whether it has the highest posterior mean value in the unit")
+    optimal: bool | None = doc(
+        "cells: whether the optimal targeting gives this choice; null for levels and 'all'", None
+    )
+
+
+@dataclass(frozen=True)
+class ArmsSummary:
+    """A multi-arm run: k treatment arms against one shared control."""
+
+    control: str = doc("the control arm (the status quo)")
+    treatment_arms: list[str] = doc("the treatment arms")
+    shares: dict[str, float] = doc("designed share of units per arm, control first")
+    effects: dict[str, dict[str, EffectSummary]] = doc(
+        "arm -> outcome -> all-customer effect of the arm against the control (experiment mix)"
+    )
+    all_policies: dict[str, str] = doc("arm -> id of the policy giving it to everyone")
+    overall: list[ArmChoice] = doc(
+        "none and each arm given to everyone, at launch scale: P(best) among them"
+    )
+    by_level: dict[str, list[ArmChoice]] = doc(
+        "factor -> each level x choice, the choice given to everyone in the level (per customer)"
+    )
+    by_cell: list[ArmChoice] = doc("each cell x choice (per customer), with the optimal one")
 
 
 @dataclass(frozen=True)
@@ -409,7 +478,9 @@ class RunSummary:
     hierarchy: HierarchyInfo = doc("the factors pooled over")
     priors: dict[str, str] = doc("prior overrides, name -> parameters")
     settings: Settings = doc("decision settings")
-    effects: dict[str, EffectSummary] = doc("outcome -> all-customer effect")
+    effects: dict[str, EffectSummary] = doc(
+        "outcome -> all-customer effect (two-arm runs; a multi-arm run's are in arms.effects)"
+    )
     policies: dict[str, PolicySummary] = doc("policy id -> launch value")
     guardrails: list[GuardrailResult] = doc("rule x policy results")
     group_rules: list[GroupRuleLevel] = doc("group rule x policy x level results")
@@ -417,7 +488,9 @@ class RunSummary:
     optimal: OptimalPolicy | None = doc("the optimal targeting; null when not evaluated")
     break_even: dict[str, BreakEven] = doc("assumption -> break-even")
     sensitivity: dict[str, Sensitivity] = doc("assumption -> launch value over a grid")
-    heterogeneity: dict[str, list[LevelEffect]] = doc("factor -> primary effect per level")
+    heterogeneity: dict[str, list[LevelEffect]] = doc(
+        "factor -> primary effect per level (per level and arm in a multi-arm run)"
+    )
     comparison: Comparison | None = doc("comparison of the compare factor's levels")
     fairness: Fairness = doc("effects and treated shares by group, groups left out and why")
     value_of_information: ValueOfInformation | None = doc("EVPI; null when not computed")
@@ -427,6 +500,11 @@ class RunSummary:
     run: RunInfo = doc("the run")
     lineage: Lineage = doc("input identities")
     warnings: list[str] = doc("what could not be computed, and why", [])
+    arms: ArmsSummary | None = doc(
+        "multi-arm runs: the arms' effects and the best arm per cell, group and overall; null "
+        "for a two-arm run",
+        None,
+    )
 
     def to_json(self) -> str:
         """Strict JSON (non-finite numbers as null)."""

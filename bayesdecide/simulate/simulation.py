@@ -19,9 +19,10 @@ class Simulation:
         One row per unit: assignment, grouping factors, covariates and observed outcomes.
     truth:
         The true (noise-free) expected effect of assignment to treatment on every outcome, in the
-        outcome's units, one column per outcome. For :func:`simulate_retention` one row per
-        customer (aligned with ``data``); for :func:`simulate_markets` one row per cell, indexed by
-        the grouping factors.
+        outcome's units, one column per outcome (with several treatment arms, one column per
+        ``(arm, outcome)``: each arm against the control). For :func:`simulate_retention` one row
+        per customer (aligned with ``data``); for :func:`simulate_markets` one row per cell,
+        indexed by the grouping factors.
     spec:
         The :class:`~bayesdecide.data.spec.ExperimentSpec` that describes ``data``.
     """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
 
@@ -96,3 +97,98 @@ def test_same_seed_same_data():
     b = simulate_retention(seed=3, n=500)
     assert a.data.equals(b.data)
     assert not a.data.equals(simulate_retention(seed=4, n=500).data)
+
+
+# ---- the second offer: a discount-only email as a third arm --------------------------------
+
+
+@pytest.fixture(scope="module")
+def offers():
+    from bayesdecide import simulate_retention
+
+    return simulate_retention(second_offer=True)
+
+
+def test_second_offer_keeps_every_seed_row_but_the_emailed(retention, offers):
+    seed, data = retention.data, offers.data
+    email = data["treatment"] == "email"
+    assert set(data["treatment"]) == {"control", "outreach", "email"}
+    # the email customers are a random part of the seed's controls
+    assert (seed.loc[email, "treatment"] == 0).all()
+    assert ((seed["treatment"] == 1) == (data["treatment"] == "outreach")).all()
+    assert 0.45 < email.sum() / (seed["treatment"] == 0).sum() < 0.55
+    others = [c for c in seed.columns if c != "treatment"]
+    pd.testing.assert_frame_equal(seed.loc[~email, others], data.loc[~email, others])
+    # covariates of the emailed customers are the seed's too (only outcomes are redrawn)
+    covs = ["segment", "region", "risk_band", "base_margin", "churn_risk", "tenure_months"]
+    pd.testing.assert_frame_equal(seed.loc[email, covs], data.loc[email, covs])
+    assert offers.spec.arms == ("control", "outreach", "email")
+
+
+def test_second_offer_outcomes_add_up(offers):
+    d = offers.data
+    net = (
+        d["gross_margin"]
+        - d["contact_cost"]
+        - d["discount_cost"]
+        - 18 * d["support_tickets"]
+        - 35 * d["annoyance"]
+    )
+    np.testing.assert_allclose(net, d["net_margin"], atol=1e-9)
+    np.testing.assert_allclose(d["gross_margin"], d["renewed"] * d["base_margin"])
+    email = d[d["treatment"] == "email"]
+    np.testing.assert_allclose(email["discount_cost"], 0.02 * email["gross_margin"])
+
+
+def test_second_offer_truth_per_arm(offers, retention):
+    truth = offers.truth
+    assert list(truth.columns.get_level_values(0).unique()) == ["outreach", "email"]
+    pd.testing.assert_frame_equal(truth["outreach"], retention.truth)
+    for arm in ("outreach", "email"):
+        t = truth[arm]
+        net = (
+            t["gross_margin"]
+            - t["contact_cost"]
+            - t["discount_cost"]
+            - 18 * t["support_tickets"]
+            - 35 * t["annoyance"]
+        )
+        np.testing.assert_allclose(net, t["net_margin"])
+    # the best arm differs by risk band: email in low and medium risk, outreach in high risk
+    by_band = pd.DataFrame(
+        {
+            a: truth[a]["net_margin"].groupby(offers.data["risk_band"]).mean()
+            for a in truth.columns.levels[0]
+        }
+    )
+    assert by_band.loc["Low risk", "email"] > 0 > by_band.loc["Low risk", "outreach"]
+    assert by_band.loc["Medium risk", "email"] > by_band.loc["Medium risk", "outreach"] + 5
+    assert by_band.loc["High risk", "outreach"] > by_band.loc["High risk", "email"] + 15
+    cells = offers.true_cell_effects()
+    assert cells.shape == (27, 14) and ("email", "net_margin") in cells.columns
+
+
+def test_second_offer_truth_matches_a_large_simulation():
+    from bayesdecide import simulate_retention
+
+    big = simulate_retention(seed=2, n=400_000, second_offer=True)
+    df, truth = big.data, big.truth
+    control = df["treatment"] == "control"
+    for arm in ("email", "outreach"):
+        a = df["treatment"] == arm
+        for outcome in ("renewed", "support_tickets", "annoyance", "discount_cost", "net_margin"):
+            diff = df.loc[a, outcome].mean() - df.loc[control, outcome].mean()
+            se = np.sqrt(
+                df.loc[a, outcome].var() / a.sum() + df.loc[control, outcome].var() / control.sum()
+            )
+            assert abs(diff - truth[arm][outcome].mean()) < 4 * se, (arm, outcome)
+
+
+def test_second_offer_is_seeded_and_checked():
+    from bayesdecide import simulate_retention
+
+    a = simulate_retention(seed=5, n=800, second_offer=True)
+    assert a.data.equals(simulate_retention(seed=5, n=800, second_offer=True).data)
+    assert not a.data.equals(simulate_retention(seed=6, n=800, second_offer=True).data)
+    with pytest.raises(ValueError, match="email_share is 1"):
+        simulate_retention(second_offer=True, email_share=1)
