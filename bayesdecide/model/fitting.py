@@ -30,8 +30,17 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayesdecide.data.effects import is_multi_arm
 from bayesdecide.data.spec import ExperimentSpec
 from bayesdecide.errors import BayesDecideError, SpecError
+from bayesdecide.model.arms import (
+    ARM_DIM,
+    arm_interactions,
+    expand_priors,
+    flatten_arms,
+    join_arms,
+    split_arms,
+)
 from bayesdecide.model.baseline import baseline_draws
 from bayesdecide.model.defaults import FIT_DEFAULTS
 from bayesdecide.model.diagnostics import diagnose
@@ -204,7 +213,16 @@ class Fit:
     def posterior_predictive(self, seed: int | None = None) -> xr.Dataset:
         """Replicated cell estimates (chain, draw, obs_cell, outcome), whatever their size."""
         seed = self.lineage.get("seed", FIT_DEFAULTS["seed"]) if seed is None else seed
-        return predictive_draws(self.inputs, np.asarray(self.tau.values), seed)
+        tau = join_arms(self.idata.posterior)["tau"].transpose("chain", "draw", "cell", "outcome")
+        return self._arm_layout(predictive_draws(self.inputs, np.asarray(tau.values), seed))
+
+    def _arm_layout(self, ds: xr.Dataset) -> xr.Dataset:
+        """``ds`` with (arm, outcome) pairs split into ``treatment_arm`` and ``outcome`` dims
+        (:mod:`bayesdecide.model.arms`) for a multi-arm fit; unchanged otherwise."""
+        attrs = self.inputs.table.attrs
+        if "arms" not in attrs:
+            return ds
+        return split_arms(ds, attrs["arms"], attrs["arm_outcomes"])
 
     # ------------------------------------------------------------ prediction
     def predict_new(
@@ -240,7 +258,7 @@ class Fit:
         rng = np.random.default_rng(
             [self.lineage.get("seed", FIT_DEFAULTS["seed"]) if seed is None else seed, 0x9E7]
         )
-        post = self.idata.posterior
+        post = join_arms(self.idata.posterior)  # the model's layout for a multi-arm fit
         n_chain, n_draw = post.sizes["chain"], post.sizes["draw"]
         k = len(inp.independent)
         kdim = "outcome" if not inp.derived else "modelled_outcome"
@@ -279,7 +297,7 @@ class Fit:
                 theta = theta + sigma * rng.standard_normal((n_chain, n_draw, k))
             out[i] = assemble_outcomes(theta * inp.relative_scale_for(lv), inp)
         cells = [LEVEL_SEPARATOR.join(lv[f] for f in h.factors) for lv in labels]
-        return xr.DataArray(
+        tau = xr.DataArray(
             np.moveaxis(out, 0, 2),
             dims=("chain", "draw", "cell", "outcome"),
             coords={
@@ -292,6 +310,7 @@ class Fit:
             },
             name="tau",
         )
+        return self._arm_layout(tau.to_dataset())["tau"]
 
     def predict_level(
         self, level: Mapping[str, str], mix: xr.DataArray | None = None, *, seed: int | None = None
@@ -316,8 +335,10 @@ class Fit:
         status = "ok" if self.diagnostics_ok else "NOT ok"
         factors = list(self.options.get("factors") or self.effects.attrs.get("factors", []))
         inter = [" x ".join(m) for m in self.options.get("interactions", ())]
+        arms = self.effects.sizes.get(ARM_DIM)
         return (
             f"<bayesdecide.Fit: {inp_cells} cells, {self.effects.sizes.get('outcome', 0)} outcomes, "
+            f"{f'{arms} treatment arms, ' if arms else ''}"
             f"factors {factors}{', interactions ' + str(inter) if inter else ''}; "
             f"{post.sizes.get('chain', 0)} chains x {post.sizes.get('draw', 0)} draws; diagnostics "
             f"{status} (max R-hat {d.get('max_rhat', float('nan')):.3f}, min bulk ESS "
@@ -326,12 +347,15 @@ class Fit:
 
     def _repr_html_(self) -> str:
         avg = self.average()
+        if ARM_DIM in avg.dims:  # one row per (arm, outcome)
+            avg = avg.stack(row=(ARM_DIM, "outcome"))
+            names = [f"{a}: {o}" for a, o in avg["row"].values]
+        else:
+            names = [str(o) for o in avg["outcome"].values]
         lo, hi = avg.quantile([0.025, 0.975], dim=("chain", "draw")).values
         rows = "".join(
-            f"<tr><td>{html.escape(str(o))}</td><td>{m:,.4g}</td><td>[{a:,.4g}, {b:,.4g}]</td></tr>"
-            for o, m, a, b in zip(
-                avg["outcome"].values, avg.mean(("chain", "draw")).values, lo, hi, strict=True
-            )
+            f"<tr><td>{html.escape(o)}</td><td>{m:,.4g}</td><td>[{a:,.4g}, {b:,.4g}]</td></tr>"
+            for o, m, a, b in zip(names, avg.mean(("chain", "draw")).values, lo, hi, strict=True)
         )
         return (
             f"<p><b>{html.escape(repr(self))}</b></p><table><tr><th>outcome</th>"
@@ -438,7 +462,10 @@ def _mix_over(fit: Fit, factors: Sequence[str], fixed: Mapping[str, str]):
 def cell_share(effects: xr.Dataset) -> xr.DataArray:
     """Units per cell / all units, over ``cell`` (equal shares when counts are unknown)."""
     if "n_control" in effects and "n_treatment" in effects:
-        n = (effects["n_control"] + effects["n_treatment"]).astype(float)
+        treated = effects["n_treatment"]
+        if ARM_DIM in treated.dims:
+            treated = treated.sum(ARM_DIM)
+        n = (effects["n_control"] + treated).astype(float)
         if bool(np.isfinite(n).all()) and float(n.sum()) > 0:
             return (n / n.sum()).rename("cell_share")
     n = xr.ones_like(effects["cell"], dtype=float)
@@ -503,11 +530,16 @@ def _canonical_options(**opts: Any) -> dict[str, Any]:
 
 def inputs_from_options(table: xr.Dataset, options: Mapping[str, Any]) -> ModelInputs:
     """The model inputs a set of fit options describes."""
+    outcomes = list(options["outcomes"]) if options.get("outcomes") else None
+    interactions = options.get("interactions", ())
+    if is_multi_arm(table):
+        table, outcomes = flatten_arms(table, outcomes), None
+        interactions = arm_interactions(interactions)
     return build_inputs(
         table,
-        outcomes=list(options["outcomes"]) if options.get("outcomes") else None,
+        outcomes=outcomes,
         factors=list(options["factors"]) if options.get("factors") is not None else None,
-        interactions=options.get("interactions", ()),
+        interactions=interactions,
         pooling_scale=options.get("pooling_scale", "unit_sd"),
     )
 
@@ -517,7 +549,7 @@ def _resolved(inputs: ModelInputs, options: Mapping[str, Any]) -> dict[str, list
         inputs.hierarchy,
         inputs.independent,
         inputs.unit,
-        options.get("priors"),
+        expand_priors(options.get("priors"), inputs.table.attrs.get("arms")),
         options.get("prior_scale", "data"),
         all_outcomes=inputs.outcomes,
         guess=inputs.spread_guess,
@@ -594,6 +626,11 @@ def _assemble_fit(
         "posterior_predictive": predictive_group(inputs, np.asarray(posterior["tau"].values), seed),
         **data_groups(inputs),
     }
+    if is_multi_arm(table):
+        arms = inputs.table.attrs["arms"]
+        outcomes = inputs.table.attrs["arm_outcomes"]
+        groups = {name: split_arms(group, arms, outcomes) for name, group in groups.items()}
+        posterior = groups["posterior"]
     idata = to_inference_data(groups)
     if diagnostics is None:
         diagnostics = diagnose(_diagnosed(posterior, x, model), sample_stats)

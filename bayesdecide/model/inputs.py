@@ -46,6 +46,7 @@ import xarray as xr
 
 from bayesdecide.data.smoothing import predict_log, smooth_log_on_factors
 from bayesdecide.errors import DataValidationError, SpecError
+from bayesdecide.model.arms import ARM_UNITS
 from bayesdecide.model.terms import Hierarchy, build_hierarchy, factor_labels
 
 POOLING_SCALES = ("unit_sd", "control_mean", "none")
@@ -166,10 +167,15 @@ def _find_derived(
 
 
 def _cell_scale(
-    table: xr.Dataset, v_diag: np.ndarray, obs: np.ndarray, control: np.ndarray | None
+    table: xr.Dataset,
+    columns: list[int],
+    v_diag: np.ndarray,
+    obs: np.ndarray,
+    control: np.ndarray | None,
 ) -> tuple[np.ndarray | None, dict[str, np.ndarray], dict[str, list[str]], np.ndarray | None]:
     """Smoothed per-cell scale (cells, K) over every grouping column of the table, its smoother
     coefficients and levels, and the cells' unit counts; (None, {}, {}, None) without counts.
+    ``columns`` are the table's outcomes that ``v_diag`` (cells, K) holds.
 
     The scale is the unit-level sd of the outcome in the cell, or, for an outcome whose
     ``control`` mean (cells, K; None: not used) is positive in every observed cell, that control
@@ -177,10 +183,14 @@ def _cell_scale(
     if "n_control" not in table or "n_treatment" not in table:
         return None, {}, {}, None
     n_c = np.asarray(table["n_control"].values, dtype=float)
-    n_t = np.asarray(table["n_treatment"].values, dtype=float)
-    n_units = n_c + n_t
+    n_units = n_c + np.asarray(table["n_treatment"].values, dtype=float)
     if not np.all(np.isfinite(n_units)):
         return None, {}, {}, None
+    # each outcome's treated units: the arm's own in a flattened multi-arm table
+    if ARM_UNITS in table:
+        n_t = np.asarray(table[ARM_UNITS].values, dtype=float)[:, columns]
+    else:
+        n_t = np.asarray(table["n_treatment"].values, dtype=float)[:, None]
     groups = [g for g in table.attrs.get("factors", []) if g in table.coords]
     levels: dict[str, list[str]] = {}
     codes: dict[str, np.ndarray] = {}
@@ -190,7 +200,7 @@ def _cell_scale(
         codes[g] = np.array([levels[g].index(v) for v in labels], np.int64)
     c, k = v_diag.shape
     with np.errstate(divide="ignore", invalid="ignore"):
-        raw = np.sqrt(v_diag / (1 / n_t + 1 / n_c)[:, None])
+        raw = np.sqrt(v_diag / (1 / n_t + 1 / n_c[:, None]))
     if control is not None:
         seen = obs & np.isfinite(control)
         relative = np.array(
@@ -311,7 +321,8 @@ def build_inputs(
     diag = np.diagonal(cov, axis1=1, axis2=2)
     obs = np.isfinite(effect) & np.isfinite(diag) & (diag > 0)
     if "observed" in table:
-        obs &= np.asarray(table["observed"].values, dtype=bool)[:, None]
+        observed = np.asarray(table["observed"].values, dtype=bool)
+        obs &= observed if observed.ndim == 2 else observed[:, None]
     if not obs.any():
         raise DataValidationError("the EffectTable has no finite effect estimates to fit")
 
@@ -328,7 +339,7 @@ def build_inputs(
     control = None
     if pooling_scale == "control_mean" and "control_mean" in table:
         control = np.asarray(table["control_mean"].values, dtype=float)[:, ind_idx]
-    s_unit, scale_coef, scale_levels, n_units = _cell_scale(table, var_i, obs_i, control)
+    s_unit, scale_coef, scale_levels, n_units = _cell_scale(table, ind_idx, var_i, obs_i, control)
     if s_unit is None or pooling_scale == "none":
         s_unit, scale_coef, scale_levels = np.ones((c, ki)), {}, {}
     weight = n_units if n_units is not None else np.ones(c)

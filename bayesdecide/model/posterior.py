@@ -24,6 +24,7 @@ import arviz as az
 import numpy as np
 import xarray as xr
 
+from bayesdecide.model.arms import ARM_UNITS
 from bayesdecide.model.engine import MarginalModel, spread_draws
 from bayesdecide.model.inputs import ModelInputs, assemble_outcomes
 from bayesdecide.model.terms import INTERCEPT
@@ -151,12 +152,10 @@ def data_groups(inp: ModelInputs) -> dict[str, xr.Dataset]:
             np.asarray(table["effect_cov"].values, float)[obs],
         )
     }
-    for name in ("n_control", "n_treatment"):
+    for name in ("n_control", "n_treatment", ARM_UNITS, "control_mean", "control_se"):
         if name in table:
-            const[name] = (("obs_cell",), np.asarray(table[name].values, float)[obs])
-    for name in ("control_mean", "control_se"):
-        if name in table:
-            const[name] = (("obs_cell", "outcome"), np.asarray(table[name].values, float)[obs])
+            dims = tuple("obs_cell" if d == "cell" else d for d in table[name].dims)
+            const[name] = (dims, np.asarray(table[name].values, float)[obs])
     const["pooling_scale"] = (("obs_cell", "modelled_outcome"), inp.r[obs])
     constant = xr.Dataset(const, coords={**coords, "modelled_outcome": inp.independent})
     return {"observed_data": observed, "constant_data": constant}

@@ -4,8 +4,8 @@ by risk band (email in low and medium risk, outreach in high risk).
 The recovery test runs the data side and the decision layer on the posterior under a flat prior
 (each cell's joint normal N(effect, effect_cov) over arms and outcomes: no pooling, no sampling),
 so it checks the EffectTable, the optimal arm per cell and P(best arm) against the known truth.
-The end-to-end test fits the hierarchical model itself (real sampling, marked slow); it is
-skipped, with the reason, while ``bd.fit`` does not accept a multi-arm EffectTable.
+The end-to-end test fits the hierarchical model itself (real sampling, marked slow: every
+(arm, outcome) pair its own hierarchy, :mod:`bayesdecide.model.arms`).
 """
 
 from __future__ import annotations
@@ -113,13 +113,8 @@ def test_three_arm_card_end_to_end_with_the_real_fit(card, sim, cells, tmp_path)
     """The three-arm card, fitted and decided, with its memo; then recovery against the truth."""
     from bayesdecide.run import run_card
 
-    try:
-        fit = card.fit(cells, draws=200, tune=200, chains=2, seed=5, progressbar=False)
-    except Exception as exc:  # noqa: BLE001 - any failure of the fit on the k-arm table
-        pytest.skip(
-            "bd.fit does not accept a multi-arm EffectTable yet "
-            f"({type(exc).__name__}: {str(exc)[:200]}); remove this skip when it does"
-        )
+    fit = card.fit(cells, draws=1000, tune=1000, chains=4, seed=5, progressbar=False)
+    assert fit.diagnostics["ok"], fit.diagnostics  # the memo recommends only on a clean fit
     assert fit.tau.dims == ("chain", "draw", "cell", "treatment_arm", "outcome")
     result = run_card(card, tmp_path, fit=fit, progress=None)
     md = result.memo_md.read_text()
