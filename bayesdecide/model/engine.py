@@ -14,12 +14,14 @@ from __future__ import annotations
 import concurrent.futures
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
+from bayesdecide.model.arms import expand_priors
 from bayesdecide.model.inputs import ModelInputs
 from bayesdecide.model.marginal import draw_effects, log_density
-from bayesdecide.model.priors import KernelPriors, Prior, kernel_priors
+from bayesdecide.model.priors import KernelPriors, Prior, kernel_priors, resolve_priors
 
 _EFFECT_STREAM = 0xE77EC7  # keys the random numbers of the conditional effect draws
 
@@ -139,6 +141,24 @@ class MarginalModel:
             vinv[row][np.ix_(m, m)] = np.linalg.inv(inp.cov[row][np.ix_(m, m)])
         self._vinv = vinv
         self._set_sparse(_choose_sparse(self.n_levels, k))
+
+    @classmethod
+    def build(
+        cls, inputs: ModelInputs, priors: Mapping[str, Any] | None = None, prior_scale: str = "data"
+    ) -> MarginalModel:
+        """The model of ``inputs`` with the user's ``priors`` (natural units; per outcome, or per
+        ``"<arm>:<outcome>"`` pair of a multi-arm table) and, with ``prior_scale="data"``, the
+        data-scaled defaults (:func:`bayesdecide.model.priors.default_prior`) for the rest."""
+        resolved = resolve_priors(
+            inputs.hierarchy,
+            inputs.independent,
+            inputs.unit,
+            expand_priors(priors, inputs.table.attrs.get("arms")),
+            prior_scale,
+            all_outcomes=inputs.outcomes,
+            guess=inputs.spread_guess,
+        )
+        return cls(inputs, resolved)
 
     def _set_sparse(self, sparse: int) -> None:
         """Lay the blocks out with term ``sparse`` eliminated first (any choice gives the same

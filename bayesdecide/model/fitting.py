@@ -36,7 +36,6 @@ from bayesdecide.errors import BayesDecideError, SpecError
 from bayesdecide.model.arms import (
     ARM_DIM,
     arm_interactions,
-    expand_priors,
     flatten_arms,
     join_arms,
     split_arms,
@@ -56,12 +55,10 @@ from bayesdecide.model.posterior import (
     to_inference_data,
 )
 from bayesdecide.model.priors import (
-    Prior,
     PriorArg,
     decode_priors,
     encode_priors,
     prior_table,
-    resolve_priors,
 )
 from bayesdecide.model.sampling import Draws, check_options, default_cores, sample
 from bayesdecide.model.summary import table_from_summary
@@ -173,7 +170,7 @@ class Fit:
         """The model (hierarchy, priors, marginal density), rebuilt from the options if needed."""
         if self._model is None:
             inputs = inputs_from_options(self.effects, self.options)
-            self._model = MarginalModel(inputs, _resolved(inputs, self.options))
+            self._model = model_of(inputs, self.options)
         return self._model
 
     @property
@@ -544,16 +541,9 @@ def inputs_from_options(table: xr.Dataset, options: Mapping[str, Any]) -> ModelI
     )
 
 
-def _resolved(inputs: ModelInputs, options: Mapping[str, Any]) -> dict[str, list[Prior]]:
-    return resolve_priors(
-        inputs.hierarchy,
-        inputs.independent,
-        inputs.unit,
-        expand_priors(options.get("priors"), inputs.table.attrs.get("arms")),
-        options.get("prior_scale", "data"),
-        all_outcomes=inputs.outcomes,
-        guess=inputs.spread_guess,
-    )
+def model_of(inputs: ModelInputs, options: Mapping[str, Any]) -> MarginalModel:
+    """The model a set of fit options describes on ``inputs``."""
+    return MarginalModel.build(inputs, options.get("priors"), options.get("prior_scale", "data"))
 
 
 def _to_table(data: Any, spec: ExperimentSpec | None, adjust: bool) -> tuple[xr.Dataset, Any]:
@@ -610,7 +600,7 @@ def _assemble_fit(
     """Every group of the InferenceData from the spreads' draws (the same on fit and load)."""
     if model is None:
         inputs = inputs_from_options(table, options)
-        model = MarginalModel(inputs, _resolved(inputs, options))
+        model = model_of(inputs, options)
     inputs = model.inputs
     effects = model.effect_draws(x, seed, threads=threads)
     alpha = None
@@ -760,7 +750,7 @@ def fit(
         baseline=baseline,
     )
     inputs = inputs_from_options(table, options)
-    model = MarginalModel(inputs, _resolved(inputs, options))
+    model = model_of(inputs, options)
     settings: dict[str, Any] = dict(
         draws=int(draws),
         tune=int(tune),
@@ -869,7 +859,7 @@ def prior_predictive(
         baseline=False,
     )
     inputs = inputs_from_options(table, options)
-    model = MarginalModel(inputs, _resolved(inputs, options))
+    model = model_of(inputs, options)
     return prior_group(model, draws, seed, {})["tau"]
 
 

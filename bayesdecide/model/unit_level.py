@@ -43,7 +43,6 @@ from bayesdecide.data.spec import ExperimentSpec, OutcomeKind
 from bayesdecide.errors import DataValidationError, SpecError
 from bayesdecide.model.engine import MarginalModel
 from bayesdecide.model.inputs import build_inputs
-from bayesdecide.model.priors import resolve_priors
 from bayesdecide.model.reference import add_hierarchy, reference_coords
 from bayesdecide.model.sampling import default_cores
 
@@ -123,9 +122,7 @@ def build_unit_model(
         stats = cell_stats(data, sub_spec, single_arm_cells="keep")
     table = cell_effects(stats, adjust=False)
     inputs = build_inputs(table, outcomes=[outcome], factors=factors, interactions=interactions)
-    hierarchy_model = MarginalModel(
-        inputs, resolve_priors(inputs.hierarchy, inputs.independent, inputs.unit, priors)
-    )
+    hierarchy_model = MarginalModel.build(inputs, priors)
 
     frame = data[[spec.treatment, outcome, *factors]]
     treated = (frame[spec.treatment].to_numpy() == spec.arms[1]).astype(np.int64)

@@ -13,7 +13,7 @@ import xarray as xr
 import bayesdecide as bd
 from bayesdecide.data.effects import arm_effects
 from bayesdecide.model.arms import arm_interactions, flatten_arms, join_arms, pair, split_arms
-from bayesdecide.model.fitting import _resolved, inputs_from_options
+from bayesdecide.model.fitting import inputs_from_options, model_of
 from bayesdecide.model.priors import Prior
 
 from ..fakes import OFFERS_CARD
@@ -83,10 +83,7 @@ def test_density_is_the_sum_over_arms_when_the_arms_do_not_covary(offers_table):
     options = {"factors": ("segment", "risk_band"), "pooling_scale": "none", "interactions": ()}
 
     def model(t):
-        from bayesdecide.model.engine import MarginalModel
-
-        inputs = inputs_from_options(t, options)
-        return MarginalModel(inputs, _resolved(inputs, options))
+        return model_of(inputs_from_options(t, options), options)
 
     joint = model(table)
     rng = np.random.default_rng(0)

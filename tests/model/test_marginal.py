@@ -202,6 +202,7 @@ def test_conditional_effect_draws_match_the_dense_posterior(make_table):
     assert np.max(np.abs(corr_emp - corr)) < 0.1
 
 
+@pytest.mark.slow  # PyMC's NUTS on the full model: compile and sample, minutes on 2 cores
 def test_pymc_sampler_agrees_with_the_marginal_engine(make_table):
     table = make_table(seed=8, n_outcomes=2)
     kw = dict(factors=["fa", "fb"], draws=800, tune=800, chains=2, seed=4, progressbar=False)
