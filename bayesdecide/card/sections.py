@@ -262,6 +262,12 @@ class Hierarchy:
         "differ by that factor's levels beyond the main effects)",
         (),
     )
+    cross_validate: tuple[str, ...] = key(
+        "factors whose levels each run holds out one at a time, refitting and predicting the "
+        "held-out level as a new one (bayesdecide.validate.cross_validate_levels); the memo "
+        "warns when a level's own estimate has a PIT outside [0.025, 0.975]. One refit per level",
+        (),
+    )
     description: str = key("why these factors", "")
 
 

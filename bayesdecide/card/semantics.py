@@ -203,6 +203,18 @@ def _hierarchy(card: ModelCard, src: str) -> None:
                 f"more distinct factors from hierarchy.factors = {factors}{arm}."
             )
 
+    if card.hierarchy.cross_validate and card.multi_arm:
+        raise CardError(
+            f"{src}: 'hierarchy.cross_validate' covers two-arm cards; remove it, or run "
+            "`bayesdecide validate` on a two-arm card."
+        )
+    for i, f in enumerate(card.hierarchy.cross_validate):
+        if f not in factors:
+            raise CardError(
+                f"{src}: 'hierarchy.cross_validate[{i}]' is {f!r}; cross-validation holds out "
+                f"levels of a pooled factor: one of hierarchy.factors = {factors}."
+            )
+
 
 def _priors(card: ModelCard, src: str) -> None:
     """Prior names are the model's (``mu``, ``sigma_<factor>``, ``sigma_<f1>_x_<f2>``,

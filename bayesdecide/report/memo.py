@@ -1077,11 +1077,15 @@ def model_and_diagnostics(m: MemoContext) -> None:
             + ", ".join(s.hierarchy.factors)
             + ")"
             + (f" + interactions ({'; '.join(' × '.join(i) for i in inter)})" if inter else "")
-            + " + a heavy-tailed cell deviation; outcomes are fitted jointly with their sampling "
-            "covariance"
             + (
-                "; the treatment arm is a factor too, and the arms' effects in a cell are fitted "
-                "jointly with the covariance their shared control induces"
+                f" + a Student-t cell deviation ({s.priors['cell_nu']})"
+                if "cell_nu" in s.priors
+                else " + a normal cell deviation"
+            )
+            + "; outcomes are fitted jointly with their sampling covariance"
+            + (
+                "; each treatment arm's effects have their own hierarchy, and the arms' effects "
+                "in a cell are fitted jointly with the covariance their shared control induces"
                 if s.arms is not None
                 else ""
             )
@@ -1095,6 +1099,54 @@ def model_and_diagnostics(m: MemoContext) -> None:
         m.add(Table(["Diagnostic", "Result", "Detail"], rows, align="llr"))
     elif s.diagnostics:
         m.add(Paragraph(", ".join(f"{k} = {num(v)}" for k, v in s.diagnostics.items())))
+    cross_validation(m)
+
+
+def cross_validation(m: MemoContext) -> None:
+    """Each held-out level's own estimate against its prediction from the other levels; a
+    warning naming the levels whose PIT falls outside [0.025, 0.975]."""
+    held = m.s.cross_validation
+    if not held:
+        return
+    factors = list(dict.fromkeys(h.factor for h in held))
+    prob = held[0].prob
+    m.add(
+        Paragraph(
+            f"**Cross-validation by {', '.join(factors)}.** Each level was held out in turn, the "
+            "model refitted on the other levels' cells, and the level predicted as a new one. "
+            f"Shown: the level's own estimate (its cells, unpooled), the {pct(prob)} predictive "
+            "interval for it and the PIT (the predictive probability of a value at or below the "
+            "estimate)."
+        )
+    )
+    rows = []
+    for h in held:
+        o = m.s.outcomes[h.outcome]
+        rows.append(
+            [
+                f"{h.factor} = {h.level}",
+                m.label(h.outcome),
+                effect_text(h.estimate, o),
+                m.interval(h.lower, h.upper, o),
+                _ok(h.covered),
+                f"{h.pit:.3f}",
+            ]
+        )
+    m.add(Table(["Held out", "Outcome", "Estimate", "Predicted", "Covered", "PIT"], rows, "llrrlr"))
+    bad = [h for h in held if h.surprising]
+    if bad:
+        names = "; ".join(
+            f"{h.factor} = {h.level} ({m.label(h.outcome)}, PIT {h.pit:.3f})" for h in bad
+        )
+        m.add(
+            Callout(
+                f"**Warning: the hierarchy would have mispredicted {names}.** Its estimate falls "
+                "outside the central 95% of what the other levels predict (PIT outside "
+                "[0.025, 0.975]): that level behaves unlike the others, so pooling pulls it toward "
+                "them. Check it before relying on its pooled effect, or fit it on its own.",
+                "warn",
+            )
+        )
 
 
 def card_appendix(m: MemoContext) -> None:

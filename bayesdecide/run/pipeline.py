@@ -19,6 +19,7 @@ A Ctrl-C anywhere propagates as ``KeyboardInterrupt`` and leaves no run folder b
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import shutil
 import time
@@ -48,7 +49,7 @@ from bayesdecide.run.render import (
     write_tables,
 )
 from bayesdecide.run.summarize import build_summary
-from bayesdecide.run.summary import DataInfo, RunInfo
+from bayesdecide.run.summary import DataInfo, HeldOutLevel, RunInfo
 
 FIT_FILE = "fit.nc"
 
@@ -58,6 +59,35 @@ def fit_model(
 ) -> Any:
     """The card's fit with the merged ``settings`` (the one call into the model stage)."""
     return card.fit(cells, progressbar=progressbar, **settings)
+
+
+def cross_validation(
+    card: ModelCard, fit: Any, settings: dict[str, Any], steps: Steps
+) -> list[HeldOutLevel]:
+    """Every level of the card's ``hierarchy.cross_validate`` factors held out in turn: the
+    card's model refitted on the other levels' cells (the run's sampler settings) predicts the
+    level's own estimate of the primary outcome and the guardrail outcomes."""
+    from bayesdecide.validate import cross_validate_levels
+
+    outcomes = [card.primary_outcome]
+    outcomes += [o for o in card.guardrail_outcomes if o not in outcomes]
+    held: list[HeldOutLevel] = []
+    for factor in card.hierarchy.cross_validate:
+        steps(f"Cross-validating by {factor}: each level held out, refitted and predicted")
+        table = cross_validate_levels(
+            fit.effects,
+            factor,
+            lambda t: card.fit(t, progressbar=False, **settings),
+            outcomes=outcomes,
+            seed=int(settings.get("seed") or 0),
+        )
+        fields = [f.name for f in dataclasses.fields(HeldOutLevel) if f.name != "prob"]
+        prob = float(table.attrs["prob"])
+        held += [
+            HeldOutLevel(prob=prob, **{k: row[k] for k in fields})
+            for row in table.to_dict("records")
+        ]
+    return held
 
 
 def check_fit(fit: Any, settings: dict[str, Any]) -> None:
@@ -169,9 +199,9 @@ def run_card(
         Ctrl-C; nothing is left behind (exit code 130).
     """
     parent = check_parent(out)
-    steps = Steps(7, progress)
-    created = _now()
     card = card if isinstance(card, ModelCard) else load_card(card)
+    steps = Steps(7 + len(card.hierarchy.cross_validate), progress)
+    created = _now()
     settings = card.fit_settings(quick=quick, draws=draws, tune=tune, chains=chains, seed=seed)
     steps(f"Card {card.name} v{card.version} is valid; loading data ({card.data.label})")
     cells = card.cells()
@@ -199,6 +229,7 @@ def run_card(
         steps(f"Fitted in {fit_seconds:.1f}s; computing decision tables")
         decision = card.decide(fit, cells=cells)
         view = card.decision_fit(fit)  # a pooled card decides about its target experiment
+        held_out = cross_validation(card, fit, settings, steps)
         with staged_folder(parent, card.name) as stage:
             run = RunInfo(
                 id=stage.final.name,
@@ -213,6 +244,7 @@ def run_card(
                 sampler=settings.get("sampler"),
             )
             summary, tables = build_summary(card, view, decision, run, data)
+            summary = dataclasses.replace(summary, cross_validation=held_out)
             steps(f"Writing the run folder {stage.final}")
             (stage.path / "summary.json").write_text(summary.to_json(), encoding="utf-8")
             if card.path is not None and Path(card.path).exists():

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -181,6 +182,9 @@ def rerender(
         summary, tables = build_summary(
             card, view, decision, run, parent.data, parent_run=str(run_folder)
         )
+        # the model is the parent's: so is its cross-validation (changed assumptions change
+        # decisions, not predictions)
+        summary = replace(summary, cross_validation=parent.cross_validation)
         if share is not None:
             from bayesdecide.run.updating import update_context, update_factors
 

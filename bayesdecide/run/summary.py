@@ -437,6 +437,25 @@ class ArmsSummary:
 
 
 @dataclass(frozen=True)
+class HeldOutLevel:
+    """One level held out by cross-validation (``hierarchy.cross_validate``): the model refitted
+    without its cells predicts the level's own estimate (the experiment-mix average of its cells'
+    effect estimates, the outcome's unit per assigned customer)."""
+
+    factor: str = doc("the factor whose level was held out")
+    level: str = doc("the held-out level")
+    outcome: str = doc("the outcome")
+    estimate: float = doc("the level's own estimate (its cells, unpooled)")
+    mean: float = doc("posterior predictive mean of that estimate, from the other levels")
+    lower: float = doc("lower end of the central predictive interval (probability ``prob``)")
+    upper: float = doc("upper end of that interval")
+    prob: float = doc("probability of the predictive interval")
+    covered: bool = doc("the estimate fell inside the interval")
+    pit: float = doc("predictive probability of a value at or below the estimate")
+    surprising: bool = doc("PIT outside [0.025, 0.975]: the hierarchy would have mispredicted it")
+
+
+@dataclass(frozen=True)
 class RunInfo:
     """The run: its id, time and sampler settings."""
 
@@ -504,6 +523,11 @@ class RunSummary:
         "multi-arm runs: the arms' effects and the best arm per cell, group and overall; null "
         "for a two-arm run",
         None,
+    )
+    cross_validation: list[HeldOutLevel] = doc(
+        "each level of the card's hierarchy.cross_validate factors, held out and predicted; "
+        "empty when the card asks for none",
+        [],
     )
 
     def to_json(self) -> str:

@@ -68,3 +68,21 @@ def test_markets_coverage_and_pooling():
     )
     assert 0.85 <= coverage <= 0.95, coverage
     assert np.mean(rmse_pool) <= 0.75 * np.mean(rmse_raw)
+
+
+def test_a_thousand_cell_model_passes_its_diagnostics_at_default_settings():
+    """12 products x 10 regions x 3 segments x 3 risk bands = 1,080 cells, 7 outcomes (net value
+    derived), every factor pooled, default settings (4 chains x (1000 + 1000)): the card's
+    thresholds hold (benchmarks/fit_scale.py times the larger sizes)."""
+    from bayesdecide.simulate.markets import simulate_markets
+
+    sim = simulate_markets(
+        [f"P{i}" for i in range(12)], [f"R{i}" for i in range(10)], n=400_000, seed=1
+    )
+    cells = _quiet(bd.cell_stats, sim.data, sim.spec, single_arm_cells="keep")
+    table = bd.cell_effects(cells)
+    assert table.sizes["cell"] == 1080
+    f = _quiet(fit, table, factors=["product", "region", "segment", "risk_band"], progressbar=False)
+    d = f.diagnostics
+    assert d["max_rhat"] <= 1.01 and d["min_ess_bulk"] >= 400 and d["divergences"] == 0, d
+    assert d["ok"] and not f.lineage["retries"], d
