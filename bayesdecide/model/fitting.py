@@ -541,6 +541,22 @@ def inputs_from_options(table: xr.Dataset, options: Mapping[str, Any]) -> ModelI
     )
 
 
+def warn_omitted(inputs: ModelInputs) -> None:
+    """Warn, before sampling, about each grouping column left out of the factors that explains
+    the cell effects (:func:`bayesdecide.model.inputs.omitted_columns`)."""
+    by_column: dict[str, list[str]] = {}
+    for column, outcome, f_stat, p in inputs.omitted:
+        by_column.setdefault(column, []).append(f"{outcome} (F = {f_stat:.1f}, p = {p:.1g})")
+    for column, found in by_column.items():
+        warnings.warn(
+            f"{column!r} explains the cell effects ({'; '.join(found)}) but is not among the "
+            f"factors {list(inputs.factors)}: the model pools its levels together, pulling them "
+            f"toward each other. Add {column!r} to factors (a card: hierarchy.factors)",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
 def model_of(inputs: ModelInputs, options: Mapping[str, Any]) -> MarginalModel:
     """The model a set of fit options describes on ``inputs``."""
     return MarginalModel.build(inputs, options.get("priors"), options.get("prior_scale", "data"))
@@ -750,6 +766,7 @@ def fit(
         baseline=baseline,
     )
     inputs = inputs_from_options(table, options)
+    warn_omitted(inputs)
     model = model_of(inputs, options)
     settings: dict[str, Any] = dict(
         draws=int(draws),

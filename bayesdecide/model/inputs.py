@@ -74,6 +74,11 @@ class ModelInputs:
         (K,) natural units per standardised unit.
     scale_coef:
         The log-linear smoother of the unit sd (for cells of new levels); empty without counts.
+    spread_guess:
+        Moment estimates of the spreads (natural units), which scale the default priors.
+    omitted:
+        Grouping columns left out of the factors that explain the effects
+        (:func:`omitted_columns`): (column, outcome, F, p).
     """
 
     table: xr.Dataset
@@ -99,6 +104,7 @@ class ModelInputs:
     ctrl_se_std: np.ndarray
     n_units: np.ndarray | None
     spread_guess: dict[str, np.ndarray] = field(default_factory=dict)
+    omitted: list[tuple[str, str, float, float]] = field(default_factory=list)
 
     @property
     def cells(self) -> list[str]:
@@ -239,9 +245,12 @@ def _spread_guess(
 ) -> dict[str, np.ndarray]:
     """Moment estimates (K,) of every spread, in the units of ``y``: per factor, the sd of its
     levels' coefficients in a precision-weighted fit of the estimates on the factors' main effects,
-    less their sampling noise; for interactions and cells, the residual spread of that fit less
-    the sampling variance. Zero where the noise explains everything. Used only to scale the
-    default priors (:func:`bayesdecide.model.priors.default_prior`)."""
+    less their sampling noise; for interactions and cells, the residual spread of that fit by the
+    method of moments of meta-regression (DerSimonian-Laird generalised: ``(Q - df) / (tr W -
+    tr((X'WX)^-1 X'W^2 X))``, which does not let a few very precise cells hide the spread of the
+    others). Zero where the noise explains everything; ``mu``: the root sum of squares of the
+    spreads (how far the mean of a population of cells may sit from any one cell). Used only to
+    scale the default priors (:func:`bayesdecide.model.priors.default_prior`)."""
     factors = [t for t in hierarchy.level_terms if len(t.members) == 1]
     codes = {t.name: t.codes[obs_cells] for t in factors}
     n, k = y.shape
@@ -255,19 +264,21 @@ def _spread_guess(
     x = np.concatenate(cols, axis=1)
     ridge = np.full(x.shape[1], 1e-6)
     ridge[0] = 0.0
-    out = {name: np.zeros(k) for name in hierarchy.prior_names if name != "mu"}
+    out = {name: np.zeros(k) for name in hierarchy.prior_names}
     for j in range(k):
         g = mask[:, j]
         if g.sum() < 2:
             continue
         w = 1.0 / var[g, j]
-        w = w / w.sum()
+        w = w / w.sum()  # normalised: the moments below are invariant to the weights' scale
         xg = x[g]
-        coef = np.linalg.lstsq(
-            xg.T @ (w[:, None] * xg) + np.diag(ridge), xg.T @ (w * y[g, j]), rcond=None
-        )[0]
+        xtwx_inv = np.linalg.pinv(xg.T @ (w[:, None] * xg) + np.diag(ridge))
+        coef = xtwx_inv @ (xg.T @ (w * y[g, j]))
         resid = y[g, j] - xg @ coef
-        between = np.sum(w * resid**2) - np.sum(w * var[g, j])
+        df = g.sum() - np.linalg.matrix_rank(xg)
+        q = np.sum(w * resid**2) * np.sum(1.0 / var[g, j])  # Q with the unnormalised weights
+        denom = 1.0 - np.trace(xtwx_inv @ (xg.T @ ((w**2)[:, None] * xg)))  # in units of tr W
+        between = (q - df) / (denom * np.sum(1.0 / var[g, j])) if df > 0 and denom > 0 else 0.0
         resid_sd = np.sqrt(between) if between > 0 else 0.0
         for t in hierarchy.level_terms:
             if t.name in spans:
@@ -282,7 +293,84 @@ def _spread_guess(
                 out[f"sigma_{t.name}"][j] = resid_sd
         if "sigma_cell" in out:
             out["sigma_cell"][j] = resid_sd
+        out["mu"][j] = np.sqrt(sum(out[n][j] ** 2 for n in out if n != "mu"))
     return out
+
+
+OMITTED_P = 0.001  # p-value below which a grouping column left out of the factors is reported
+
+
+def _onehots(codes: Sequence[np.ndarray], sizes: Sequence[int], n: int) -> np.ndarray:
+    """Intercept and one indicator column per level of each coded factor (n, 1 + sum sizes)."""
+    cols = [np.ones((n, 1))]
+    for c, size in zip(codes, sizes, strict=True):
+        onehot = np.zeros((n, size))
+        onehot[np.arange(n), c] = 1.0
+        cols.append(onehot)
+    return np.concatenate(cols, axis=1)
+
+
+def _wls_q(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[float, int]:
+    """Weighted residual sum of squares of y on x and its degrees of freedom."""
+    sw = np.sqrt(w)
+    coef = np.linalg.lstsq(x * sw[:, None], y * sw, rcond=None)[0]
+    return float(np.sum(w * (y - x @ coef) ** 2)), len(y) - int(np.linalg.matrix_rank(x))
+
+
+def omitted_columns(
+    table: xr.Dataset,
+    hierarchy: Hierarchy,
+    y: np.ndarray,
+    var: np.ndarray,
+    mask: np.ndarray,
+    obs_cells: np.ndarray,
+    outcomes: Sequence[str],
+) -> list[tuple[str, str, float, float]]:
+    """Grouping columns of the table that are not factors of the model but explain the cell
+    effects: (column, outcome, F, p) for each with p < :data:`OMITTED_P`. The test compares the
+    precision-weighted fit of the estimates on the factors' main effects with the same fit plus the
+    column's levels, F = (drop in Q per added level) / (residual Q per degree of freedom), so
+    heterogeneity the model would put in its cell deviations does not count as evidence. Such a
+    column's levels are pooled together by the model (seed 808: Enterprise cells pooled with SMB
+    ones when only the risk band is a factor)."""
+    from scipy import stats
+
+    columns = [g for g in table.attrs.get("factors", []) if g in table.coords]
+    left_out = [g for g in columns if g not in hierarchy.factors]
+    if not left_out:
+        return []
+    terms = [t for t in hierarchy.level_terms if len(t.members) == 1]
+    found = []
+    for g in left_out:
+        labels = factor_labels(table, g)
+        levels = list(dict.fromkeys(labels))
+        if len(levels) < 2:
+            continue
+        codes = np.array([levels.index(v) for v in labels], np.int64)[obs_cells]
+        for j, outcome in enumerate(outcomes):
+            m = mask[:, j]
+            if m.sum() < 3:
+                continue
+            w = 1.0 / var[m, j]
+            base = _onehots(
+                [t.codes[obs_cells][m] for t in terms], [len(t.levels) for t in terms], int(m.sum())
+            )
+            q0, df0 = _wls_q(base, y[m, j], w)
+            q1, df1 = _wls_q(
+                np.concatenate(
+                    [base, _onehots([codes[m]], [len(levels)], int(m.sum()))[:, 1:]], axis=1
+                ),
+                y[m, j],
+                w,
+            )
+            added = df0 - df1
+            if added <= 0 or df1 <= 0 or q1 <= 0:
+                continue
+            f_stat = ((q0 - q1) / added) / (q1 / df1)
+            p = float(stats.f.sf(f_stat, added, df1))
+            if p < OMITTED_P:
+                found.append((g, outcome, float(f_stat), p))
+    return found
 
 
 def build_inputs(
@@ -404,8 +492,18 @@ def build_inputs(
             y, np.diagonal(v_std, axis1=1, axis2=2), mask, hierarchy, obs_cells
         ).items()
     }
+    omitted = omitted_columns(
+        table,
+        hierarchy,
+        y,
+        np.diagonal(v_std, axis1=1, axis2=2),
+        mask,
+        obs_cells,
+        [outcomes[i] for i in ind_idx],
+    )
     return ModelInputs(
         spread_guess=spread_guess,
+        omitted=omitted,
         table=table,
         hierarchy=hierarchy,
         outcomes=list(outcomes),

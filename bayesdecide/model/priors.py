@@ -187,7 +187,10 @@ def default_prior(name: str, unit: float, guess: float = 0.0) -> Prior:
     """The data-scaled default of prior ``name`` for an outcome whose observed effects are about
     ``unit`` in size, with ``guess`` a moment estimate of the spread (natural units).
 
-    - ``mu ~ Normal(0, 2 unit)``: the hypermean is within a few typical effects of zero.
+    - ``mu ~ Normal(0, 5 sqrt(unit^2 + guess^2))``, ``guess`` the root sum of squares of the
+      spreads' guesses: weak next to what the levels say about the hypermean. With iid level
+      effects the data pin ``mu`` down only to about ``sigma / sqrt(levels)`` per factor, so a
+      prior of a few typical effects would pull every level toward zero.
     - ``sigma_<factor> ~ HalfNormal(max(2 guess, unit / 2))``: wide around what the unpooled level
       means suggest, so a factor with a few far-apart levels (risk bands) is not pulled together by
       the prior, while small spreads stay in reach (complete pooling when the data say so).
@@ -195,7 +198,7 @@ def default_prior(name: str, unit: float, guess: float = 0.0) -> Prior:
       the cells' spread around the main effects.
     """
     if name == INTERCEPT:
-        return Prior("Normal", mu=0.0, sigma=2.0 * unit)
+        return Prior("Normal", mu=0.0, sigma=5.0 * float(np.hypot(unit, guess)))
     floor = 0.25 * unit if (name == "sigma_cell" or "_x_" in name) else 0.5 * unit
     return Prior("HalfNormal", sigma=max(2.0 * guess, floor))
 

@@ -248,6 +248,29 @@ def test_bad_settings_are_named_before_sampling(small_table, kwargs, message, mo
         fit(small_table, **kwargs)
 
 
+def test_a_left_out_column_that_explains_the_effects_is_named_before_sampling(
+    retention_table, monkeypatch
+):
+    """Seed 808 with risk band as the only factor: segment (Enterprise effects an order of
+    magnitude above SMB's) would be pooled away; the warning names it and the fix."""
+    import bayesdecide.model.fitting as fitting
+
+    class Sampled(Exception):
+        pass
+
+    def stop(*a, **k):
+        raise Sampled
+
+    monkeypatch.setattr(fitting, "sample", stop)
+    with pytest.warns(UserWarning, match=r"'segment' explains the cell effects .*Add 'segment'"):
+        with pytest.raises(Sampled):
+            fit(retention_table, factors=["risk_band"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the card's factors: nothing left out explains anything
+        with pytest.raises(Sampled):
+            fit(retention_table, factors=["segment", "region", "risk_band"])
+
+
 def test_bad_inputs(small_table):
     with pytest.raises(SpecError, match="not in the EffectTable"):
         build_inputs(small_table, outcomes=["nope"])
