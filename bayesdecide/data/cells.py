@@ -102,6 +102,7 @@ def cell_stats(
     *,
     drop_missing_outcomes: bool = False,
     single_arm_cells: str = "error",
+    partial_levels: bool = False,
     connection: duckdb.DuckDBPyConnection | None = None,
 ) -> CellStats:
     """Validate ``data`` against ``spec`` and aggregate it to per cell x arm statistics.
@@ -120,6 +121,10 @@ def cell_stats(
         ``"error"`` (default) rejects cells where an arm has no units; ``"keep"`` keeps them
         (with a warning) so they inform baselines and population shares while the effects they
         lack are predicted from the hierarchy.
+    partial_levels:
+        ``True``: a declared level (``spec.levels``) may have no rows, e.g. the rollout of a
+        policy that treats some risk bands only; labels outside the declared levels are still
+        errors. By default every declared level needs rows.
     connection:
         DuckDB connection to use (default: a fresh in-memory one).
 
@@ -187,6 +192,7 @@ def cell_stats(
         column_types,
         drop_missing_outcomes=drop_missing_outcomes,
         single_arm_cells=single_arm_cells,
+        partial_levels=partial_levels,
     )
     agg = agg.assign(_arm=arm_index.astype(int).to_numpy())
     dropped: dict[str, int] = {}

@@ -456,6 +456,7 @@ def check_aggregate(
     *,
     drop_missing_outcomes: bool,
     single_arm_cells: str = "error",
+    partial_levels: bool = False,
 ) -> pd.Series:
     """Check the per cell x arm aggregate; return the arm index of each row (0 control, then the
     treatment arms in the spec's order).
@@ -500,7 +501,7 @@ def check_aggregate(
                 f"covariate column {col!r} has {bad_x} missing or non-finite values; impute them "
                 "explicitly before the analysis or remove the column from the covariates"
             )
-    check_levels(spec, agg)
+    check_levels(spec, agg, partial=partial_levels)
     _check_both_arms(spec, agg, arm_index, single_arm_cells)
     return arm_index
 
@@ -524,9 +525,9 @@ def _suggest(label: str, levels: Sequence[str]) -> str | None:
     return folded[close[0]] if close else None
 
 
-def check_levels(spec: ExperimentSpec, agg: pd.DataFrame) -> None:
-    """Raise if a group column has labels outside its declared levels, or a declared level has
-    no rows (only for factors with ``levels`` in the spec)."""
+def check_levels(spec: ExperimentSpec, agg: pd.DataFrame, *, partial: bool = False) -> None:
+    """Raise if a group column has labels outside its declared levels, or (unless ``partial``) a
+    declared level has no rows (only for factors with ``levels`` in the spec)."""
     for i, col in enumerate(spec.groups):
         declared = spec.declared_levels(col)
         if declared is None:
@@ -553,7 +554,7 @@ def check_levels(spec: ExperimentSpec, agg: pd.DataFrame) -> None:
                 f"levels{recode}, or add them to the spec's levels"
             )
         empty = [lv for lv in declared if not any(_same_label(label, lv) for label in rows.index)]
-        if empty:
+        if empty and not partial:
             raise DataValidationError(
                 f"group column {col!r} has no rows for declared level(s) {[str(v) for v in empty]}; "
                 "supply data for them or remove them from the spec's levels"

@@ -465,6 +465,7 @@ def update_run(
         card.row_spec,
         single_arm_cells="keep",
         drop_missing_outcomes=card.data.drop_missing_outcomes,
+        partial_levels=True,  # a targeted launch's rollout covers the treated levels only
     )
     n = rollout_cells.ds["n"].sum("cell")
     rollout_table = cell_effects(rollout_cells)

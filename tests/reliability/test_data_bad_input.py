@@ -127,6 +127,16 @@ def test_declared_level_without_rows_is_an_error(data, spec):
         cells(data, with_levels(spec, region=[*REGIONS, "LATAM"]))
 
 
+def test_partial_levels_allow_a_declared_level_without_rows_but_not_a_stray_label(data, spec):
+    """A rollout of a targeted policy covers the treated risk bands only (`bayesdecide update`)."""
+    declared = with_levels(spec, region=[*REGIONS, "LATAM"])
+    got = bd.cell_stats(data, declared, single_arm_cells="keep", partial_levels=True)
+    assert got.ds.sizes["cell"] == 27
+    data.loc[data.index[:5], "region"] = "apac "
+    with pytest.raises(bd.DataValidationError, match="not among its declared levels"):
+        bd.cell_stats(data, declared, single_arm_cells="keep", partial_levels=True)
+
+
 def test_declared_levels_that_match_pass(data, spec):
     declared = with_levels(spec, region=REGIONS, risk_band=["Low risk", "Medium risk", "High risk"])
     assert cells(data, declared).ds.sizes["cell"] == 27
