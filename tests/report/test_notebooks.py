@@ -45,3 +45,17 @@ def test_notebooks_are_committed_with_outputs():
         code = [c for c in nb.cells if c.cell_type == "code"]
         assert code and all(c.get("execution_count") for c in code), path.name
         assert nb.metadata["kernelspec"]["name"] == "python3"
+
+
+def test_notebooks_keep_warnings_visible():
+    """A notebook may silence one expected warning by its message, never every warning (a failed
+    sampler diagnostic is a UserWarning)."""
+    import re
+
+    nbformat = pytest.importorskip("nbformat")
+    for path in NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+        assert "simplefilter(" not in code, path.name
+        for call in re.findall(r"filterwarnings\((.*?)\)", code):
+            assert "message=" in call, (path.name, call)
