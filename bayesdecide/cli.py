@@ -348,7 +348,9 @@ def _dispatch(args: argparse.Namespace, progress: Any) -> int:
             return _registry_command(args)
         result = _command(args, progress)
     except KeyboardInterrupt as exc:
-        _err(f"interrupted{': ' + str(exc) if str(exc) else ''}; no run folder was written")
+        # the guard's text already starts with "interrupted while ..."
+        said = str(exc) or "interrupted"
+        _err(f"{said}; no run folder was written")
         return EXIT_INTERRUPTED
     except DataValidationError as exc:
         return _fail(f"data: {exc}", EXIT_DATA)

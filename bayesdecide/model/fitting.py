@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayesdecide._json import json_default
 from bayesdecide.data.effects import is_multi_arm
 from bayesdecide.data.spec import ExperimentSpec
 from bayesdecide.errors import BayesDecideError, SpecError
@@ -379,7 +380,7 @@ class Fit:
         spreads = xr.Dataset(
             {"log_spread": (("chain", "draw", "spread"), self._spreads)},
             coords={"spread": self.model.param_names},
-            attrs={"bayesdecide": json.dumps(meta, sort_keys=True, default=_json_default)},
+            attrs={"bayesdecide": json.dumps(meta, sort_keys=True, default=json_default)},
         )
         enc = {"zlib": True, "complevel": 4}
         spreads.to_netcdf(
@@ -478,7 +479,7 @@ def _encode_table(table: xr.Dataset) -> xr.Dataset:
         if out[name].dtype == bool:
             out[name] = out[name].astype("int8")
             out[name].attrs["bayesdecide_bool"] = 1
-    out.attrs = {"bayesdecide_attrs": json.dumps(table.attrs, default=_json_default)}
+    out.attrs = {"bayesdecide_attrs": json.dumps(table.attrs, default=json_default)}
     return out
 
 
@@ -492,14 +493,6 @@ def _decode_table(ds: xr.Dataset) -> xr.Dataset:
         ds[name].encoding = {}
     ds.attrs = attrs
     return ds
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    return str(obj)
 
 
 def _encode_options(options: Mapping[str, Any]) -> dict[str, Any]:
