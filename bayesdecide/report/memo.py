@@ -1078,8 +1078,8 @@ def model_and_diagnostics(m: MemoContext) -> None:
             + ")"
             + (f" + interactions ({'; '.join(' × '.join(i) for i in inter)})" if inter else "")
             + (
-                f" + a Student-t cell deviation ({s.priors['cell_nu']})"
-                if "cell_nu" in s.priors
+                " + a Student-t cell deviation"
+                if any(k.startswith("cell_nu") for k in s.priors)
                 else " + a normal cell deviation"
             )
             + "; outcomes are fitted jointly with their sampling covariance"
@@ -1089,17 +1089,26 @@ def model_and_diagnostics(m: MemoContext) -> None:
                 if s.arms is not None
                 else ""
             )
-            + ". Priors: "
-            + (", ".join(f"{k} {v}" for k, v in s.priors.items()) or "package defaults")
+            + ". Priors, in each outcome's natural units (its own unit at a typical cell): "
+            + ("below" if s.priors else "package defaults")
             + "."
         )
     )
+    if s.priors:
+        rows = [[*_prior_key(k), v] for k, v in s.priors.items()]
+        m.add(Table(["Prior", "Outcome", "Distribution"], rows, align="lll"))
     rows = [[c.name, _ok(c.passes), c.detail] for c in s.checks.results if c.kind == "sampler"]
     if rows:
         m.add(Table(["Diagnostic", "Result", "Detail"], rows, align="llr"))
     elif s.diagnostics:
         m.add(Paragraph(", ".join(f"{k} = {num(v)}" for k, v in s.diagnostics.items())))
     cross_validation(m)
+
+
+def _prior_key(key: str) -> list[str]:
+    """``"sigma_region[net_margin]"`` -> ``["sigma_region", "net_margin"]`` (no outcome: "all")."""
+    name, _, rest = key.partition("[")
+    return [name, rest.rstrip("]") or "all"]
 
 
 def cross_validation(m: MemoContext) -> None:

@@ -424,8 +424,19 @@ def _context(card: ModelCard) -> dict[str, Any]:
         "hierarchy": HierarchyInfo(
             list(card.factors), [list(i) for i in card.hierarchy.interactions]
         ),
-        "priors": {k: ", ".join(f"{a}={b}" for a, b in v.items()) for k, v in card.priors.items()},
     }
+
+
+def _priors(card: ModelCard, fit: Any) -> dict[str, str]:
+    """Every prior the fit used, ``"name[outcome]" -> "Family(parameters)"`` in the outcome's
+    natural units (``fit.priors``); the card's overrides when the fit does not list its priors."""
+    table = getattr(fit, "priors", None)
+    if isinstance(table, pd.DataFrame) and not table.empty:
+        return {
+            f"{prior}[{outcome}]": f"{row['family']}({row['parameters']})"
+            for (prior, outcome), row in table.iterrows()
+        }
+    return {k: ", ".join(f"{a}={b}" for a, b in v.items()) for k, v in card.priors.items()}
 
 
 def build_summary(
@@ -462,6 +473,7 @@ def build_summary(
         fairness=_fairness(card, decision, tables),
         value_of_information=_value_of_information(decision, tables, warn),
         diagnostics=dict(fit.diagnostics),
+        priors=_priors(card, fit),
         checks=checks_summary(decision, card.checks, tables),
         data=data,
         run=run,

@@ -495,7 +495,11 @@ class RunSummary:
     outcomes: dict[str, OutcomeInfo] = doc("outcome name -> its description")
     primary_outcome: str = doc("the primary outcome")
     hierarchy: HierarchyInfo = doc("the factors pooled over")
-    priors: dict[str, str] = doc("prior overrides, name -> parameters")
+    priors: dict[str, str] = doc(
+        "every prior the fit used: 'name[outcome]' -> 'Family(parameters)', in the outcome's "
+        "natural units (the card's overrides, name -> parameters, for a fit that does not list "
+        "them)"
+    )
     settings: Settings = doc("decision settings")
     effects: dict[str, EffectSummary] = doc(
         "outcome -> all-customer effect (two-arm runs; a multi-arm run's are in arms.effects)"

@@ -68,3 +68,13 @@ def test_the_memo_warns_about_a_mispredicted_level(run):
 def test_cross_validating_a_factor_the_card_does_not_pool_is_refused(tmp_path):
     with pytest.raises(CardError, match=r"hierarchy.cross_validate\[0\]' is 'channel'"):
         load_card(_card(tmp_path, 'cross_validate = ["channel"]'))
+
+
+def test_the_memo_lists_every_prior_the_fit_used(run):
+    """Natural units, per prior and modelled outcome (net margin is derived from the others), as
+    ``fit.priors`` gives them (issue 12: priors a statistician can read)."""
+    priors = run.summary.priors
+    assert priors["sigma_region[gross_margin]"].startswith("HalfNormal(sigma=")
+    assert priors["mu[gross_margin]"].startswith("Normal(mu=0, sigma=")
+    md = run.memo_md.read_text()
+    assert "| sigma_region | gross_margin | HalfNormal(sigma=" in md
