@@ -20,6 +20,7 @@ import numpy as np
 
 from bayesdecide.model.arms import expand_priors
 from bayesdecide.model.inputs import ModelInputs
+from bayesdecide.model.linalg import one_blas_thread
 from bayesdecide.model.marginal import draw_effects, log_density
 from bayesdecide.model.priors import KernelPriors, Prior, kernel_priors, resolve_priors
 
@@ -276,12 +277,13 @@ class MarginalModel:
         jobs = [
             (c, s, min(s + chunk, n_draw)) for c in range(n_chain) for s in range(0, n_draw, chunk)
         ]
-        if threads <= 1:
-            for job in jobs:
-                run(*job)
-        else:
-            with concurrent.futures.ThreadPoolExecutor(threads) as pool:
-                list(pool.map(lambda job: run(*job), jobs))
+        with one_blas_thread():
+            if threads <= 1:
+                for job in jobs:
+                    run(*job)
+            else:
+                with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+                    list(pool.map(lambda job: run(*job), jobs))
 
         # mu's prior mean was taken out of the data: put it back
         theta += self.kp.mu_shift
