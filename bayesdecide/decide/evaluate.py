@@ -317,7 +317,11 @@ class PolicyDraws:
             ``None``, or ``"overall"``: the level's effect minus the same quantity over all
             eligible (or all treated) customers of the policy, in the same unit.
 
-        Levels with no customers at launch (zero launch share) give NaN.
+        Returns
+        -------
+        LevelDraws
+            Each level's draws under each policy; levels with no customers at launch (zero
+            launch share) give NaN.
         """
         if per not in ("eligible", "treated"):
             raise SpecError(f"per={per!r}; use 'eligible' or 'treated'")

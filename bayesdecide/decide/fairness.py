@@ -136,10 +136,13 @@ def left_out(
     rules:
         Policy id -> the rules a searched policy is held to.
 
-    Returns a frame with ``policy``, ``factor``, ``level``, ``share`` (the level's launch share),
-    ``cause`` (``policy``, ``value``, ``rule`` or ``search``; module docstring), ``reason`` (a
-    sentence fragment: "<policy> leaves out <level>: <reason>") and ``rules`` (the rules that
-    exclude it, for ``cause="rule"``). Treat-none leaves everyone out by definition and is skipped.
+    Returns
+    -------
+    pandas.DataFrame
+        ``policy``, ``factor``, ``level``, ``share`` (the level's launch share), ``cause``
+        (``policy``, ``value``, ``rule`` or ``search``; module docstring), ``reason`` (a sentence
+        fragment: "<policy> leaves out <level>: <reason>") and ``rules`` (the rules that exclude
+        it, for ``cause="rule"``). Treat-none leaves everyone out by definition and is skipped.
     """
     levels, codes = launch.level_codes(factor)
     mix = launch.mix

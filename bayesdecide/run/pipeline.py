@@ -90,6 +90,30 @@ def cross_validation(
     return held
 
 
+def run_info(
+    run_id: str,
+    created: str,
+    quick: bool,
+    fit_seconds: float,
+    settings: dict[str, Any],
+    **extra: Any,
+) -> RunInfo:
+    """The run's record of itself: id, times and the sampler settings it fitted with."""
+    fields: dict[str, Any] = dict(
+        id=run_id,
+        created=created,
+        quick=quick,
+        fit_seconds=round(fit_seconds, 2),
+        draws=settings["draws"],
+        tune=settings.get("tune"),
+        chains=settings["chains"],
+        seed=settings.get("seed"),
+        target_accept=settings.get("target_accept"),
+        sampler=settings.get("sampler"),
+    )
+    return RunInfo(**{**fields, **extra})
+
+
 def check_fit(fit: Any, settings: dict[str, Any]) -> None:
     """A fit with fewer draws than asked for, or non-finite draws, is not a posterior: refuse it
     before anything is decided or written."""
@@ -231,18 +255,7 @@ def run_card(
         view = card.decision_fit(fit)  # a pooled card decides about its target experiment
         held_out = cross_validation(card, fit, settings, steps)
         with staged_folder(parent, card.name) as stage:
-            run = RunInfo(
-                id=stage.final.name,
-                created=created,
-                quick=quick,
-                fit_seconds=round(fit_seconds, 2),
-                draws=settings["draws"],
-                tune=settings.get("tune"),
-                chains=settings["chains"],
-                seed=settings.get("seed"),
-                target_accept=settings.get("target_accept"),
-                sampler=settings.get("sampler"),
-            )
+            run = run_info(stage.final.name, created, quick, fit_seconds, settings)
             summary, tables = build_summary(card, view, decision, run, data)
             summary = dataclasses.replace(summary, cross_validation=held_out)
             steps(f"Writing the run folder {stage.final}")
@@ -274,4 +287,4 @@ def run_card(
     return finish(steps, RunResult(stage.final, summary, memo_md, memo_html, figures, record))
 
 
-__all__ = ["FIT_FILE", "check_fit", "describe_data", "fit_model", "run_card"]
+__all__ = ["FIT_FILE", "check_fit", "describe_data", "fit_model", "run_card", "run_info"]

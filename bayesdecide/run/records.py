@@ -18,25 +18,18 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bayesdecide._json import to_jsonable
 from bayesdecide.errors import RunFolderError
-from bayesdecide.run.summary import RunSummary, read_summary
+from bayesdecide.run.summary import RunSummary, doc, read_summary
 
 RUN_KINDS = ("run", "memo", "update")
 UPDATE_FILE = "update.json"
 OVERRIDES_FILE = "overrides.json"
 LINEAGE_FILE = "lineage.json"
-
-
-def _doc(text: str, default: Any = dataclasses.MISSING) -> Any:
-    if isinstance(default, list | dict):
-        value = default
-        return field(default_factory=lambda: type(value)(value), metadata={"doc": text})
-    return field(default=default, metadata={"doc": text})
 
 
 @dataclass(frozen=True)
@@ -46,57 +39,57 @@ class RunRecord:
     Scalar fields are columns of the registry table; ``dict`` fields are stored as JSON.
     """
 
-    run_id: str = _doc("run id: the run folder's name (a re-render: '<run>/rerenders/<stamp>')")
-    kind: str = _doc("'run', 'memo' (re-render, no refit) or 'update' (refit with a rollout)")
-    parent_run: str | None = _doc("run id of the run this one was made from (memo, update)")
-    folder: str = _doc("absolute path of the run folder when it was registered")
-    created: str = _doc("when the run started, ISO 8601 with time zone")
-    command: str = _doc("the command line that made the run, when known")
-    card_name: str = _doc("the card's registry name")
-    card_version: str = _doc("the card's version")
-    card_sha256: str = _doc("SHA-256 of the card's content")
-    spec_fingerprint: str = _doc("fingerprint of the experiment spec (columns and their meaning)")
-    data_fingerprint: str = _doc("SHA-256 of the cell statistics fitted")
-    data_source: str = _doc("where the data came from (simulator, file, several sources)")
-    n_units: int = _doc("randomized units fitted, both arms")
-    n_cells: int = _doc("cells fitted (combinations of factor levels)")
-    experiments: list[str] = _doc("experiment levels pooled in the fit (empty: one experiment)")
-    factors: list[str] = _doc("grouping factors of the hierarchy")
-    interactions: list[str] = _doc("interaction terms, 'a x b'")
-    priors: dict[str, Any] = _doc("prior overrides of the card (empty: package defaults)")
-    sampler: str | None = _doc("sampler name")
-    draws: int = _doc("posterior draws per chain")
-    tune: int | None = _doc("tuning steps per chain")
-    chains: int = _doc("chains")
-    seed: int | None = _doc("sampler seed")
-    target_accept: float | None = _doc("NUTS target acceptance rate")
-    fit_seconds: float = _doc("seconds spent fitting (a re-render: its parent's)")
-    versions: dict[str, Any] = _doc("versions of Python and the packages the numbers depend on")
-    git_commit: str | None = _doc("the package checkout's git commit, when known")
-    diagnostics_ok: bool = _doc(
+    run_id: str = doc("run id: the run folder's name (a re-render: '<run>/rerenders/<stamp>')")
+    kind: str = doc("'run', 'memo' (re-render, no refit) or 'update' (refit with a rollout)")
+    parent_run: str | None = doc("run id of the run this one was made from (memo, update)")
+    folder: str = doc("absolute path of the run folder when it was registered")
+    created: str = doc("when the run started, ISO 8601 with time zone")
+    command: str = doc("the command line that made the run, when known")
+    card_name: str = doc("the card's registry name")
+    card_version: str = doc("the card's version")
+    card_sha256: str = doc("SHA-256 of the card's content")
+    spec_fingerprint: str = doc("fingerprint of the experiment spec (columns and their meaning)")
+    data_fingerprint: str = doc("SHA-256 of the cell statistics fitted")
+    data_source: str = doc("where the data came from (simulator, file, several sources)")
+    n_units: int = doc("randomized units fitted, both arms")
+    n_cells: int = doc("cells fitted (combinations of factor levels)")
+    experiments: list[str] = doc("experiment levels pooled in the fit (empty: one experiment)")
+    factors: list[str] = doc("grouping factors of the hierarchy")
+    interactions: list[str] = doc("interaction terms, 'a x b'")
+    priors: dict[str, Any] = doc("prior overrides of the card (empty: package defaults)")
+    sampler: str | None = doc("sampler name")
+    draws: int = doc("posterior draws per chain")
+    tune: int | None = doc("tuning steps per chain")
+    chains: int = doc("chains")
+    seed: int | None = doc("sampler seed")
+    target_accept: float | None = doc("NUTS target acceptance rate")
+    fit_seconds: float = doc("seconds spent fitting (a re-render: its parent's)")
+    versions: dict[str, Any] = doc("versions of Python and the packages the numbers depend on")
+    git_commit: str | None = doc("the package checkout's git commit, when known")
+    diagnostics_ok: bool = doc(
         "the fit's own verdict on its sampler diagnostics (the model's thresholds on R-hat, bulk "
         "and tail ESS, divergences, BFMI); the card's thresholds are in checks_ok"
     )
-    max_rhat: float | None = _doc("largest R-hat")
-    min_ess_bulk: float | None = _doc("smallest bulk effective sample size")
-    divergences: int | None = _doc("divergent transitions")
-    checks_ok: bool = _doc("every data and sampler check passed the card's [checks] thresholds")
-    decision: str = _doc("the recommendation: launch, targeted launch, do not launch, or blocked")
-    policy: str | None = _doc("recommended policy id (null: none recommended)")
-    policy_label: str | None = _doc("its display name")
-    blocked: bool = _doc("a failed check blocked the recommendation")
-    expected_value: float | None = _doc(
+    max_rhat: float | None = doc("largest R-hat")
+    min_ess_bulk: float | None = doc("smallest bulk effective sample size")
+    divergences: int | None = doc("divergent transitions")
+    checks_ok: bool = doc("every data and sampler check passed the card's [checks] thresholds")
+    decision: str = doc("the recommendation: launch, targeted launch, do not launch, or blocked")
+    policy: str | None = doc("recommended policy id (null: none recommended)")
+    policy_label: str | None = doc("its display name")
+    blocked: bool = doc("a failed check blocked the recommendation")
+    expected_value: float | None = doc(
         "posterior mean launch value of the recommended policy (else of the rule's choice), "
         "dollars at launch scale after fixed cost"
     )
-    prob_positive: float | None = _doc("P(launch value > 0) of that policy")
-    reasons: list[str] = _doc("the recommendation's reasons, in order")
-    settings: dict[str, Any] = _doc(
+    prob_positive: float | None = doc("P(launch value > 0) of that policy")
+    reasons: list[str] = doc("the recommendation's reasons, in order")
+    settings: dict[str, Any] = doc(
         "decision settings: eligible customers, fixed cost (dollars), transport multiplier, "
         "value weights (dollars per unit of each outcome's effect), launch mix"
     )
-    overrides: dict[str, Any] = _doc("--set overrides of a re-render")
-    transport: dict[str, Any] = _doc(
+    overrides: dict[str, Any] = doc("--set overrides of a re-render")
+    transport: dict[str, Any] = doc(
         "an update's posterior transport multiplier: mean, sd, lower, upper (interval "
         "probability in ci_prob), P(multiplier < 1); empty for other kinds"
     )

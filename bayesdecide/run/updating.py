@@ -45,7 +45,7 @@ from bayesdecide.data.combine import combine_effects, experiment_levels
 from bayesdecide.errors import CardError, RunFolderError
 from bayesdecide.run.folders import interrupt_guard, staged_folder
 from bayesdecide.run.lineage import lineage
-from bayesdecide.run.pipeline import FIT_FILE, check_fit
+from bayesdecide.run.pipeline import FIT_FILE, check_fit, run_info
 from bayesdecide.run.records import UPDATE_FILE
 from bayesdecide.run.registry import (
     RegistryArg,
@@ -55,7 +55,7 @@ from bayesdecide.run.registry import (
 )
 from bayesdecide.run.render import Progress, RunResult, Steps, finish, stderr, write_json
 from bayesdecide.run.rerendering import load_fit, load_run_card
-from bayesdecide.run.summary import DataInfo, RunInfo, RunSummary, read_summary
+from bayesdecide.run.summary import DataInfo, RunSummary, read_summary
 from bayesdecide.run.transport import TransportDraws, TransportedView, transported_view
 
 UPDATE_SCHEMA_VERSION = 1
@@ -527,16 +527,12 @@ def update_run(
         with staged_folder(where, f"{card.name}-update") as stage:
             from bayesdecide.run.summarize import build_summary
 
-            run = RunInfo(
-                id=stage.final.name,
-                created=created,
-                quick=False,
-                fit_seconds=round(fit_seconds, 2),
-                draws=settings["draws"],
-                tune=settings.get("tune"),
-                chains=settings["chains"],
-                seed=settings.get("seed"),
-                target_accept=settings.get("target_accept"),
+            run = run_info(
+                stage.final.name,
+                created,
+                False,
+                fit_seconds,
+                settings,
                 sampler=(getattr(fit, "lineage", {}) or {}).get("sampler", settings.get("sampler")),
                 parent=str(run_folder.resolve()),
             )
