@@ -240,6 +240,16 @@ def _cell_scale(
     return s_unit, coef, levels, n_units
 
 
+def _onehots(codes: Sequence[np.ndarray], sizes: Sequence[int], n: int) -> np.ndarray:
+    """Intercept and one indicator column per level of each coded factor (n, 1 + sum sizes)."""
+    cols = [np.ones((n, 1))]
+    for c, size in zip(codes, sizes, strict=True):
+        onehot = np.zeros((n, size))
+        onehot[np.arange(n), c] = 1.0
+        cols.append(onehot)
+    return np.concatenate(cols, axis=1)
+
+
 def _spread_guess(
     y: np.ndarray, var: np.ndarray, mask: np.ndarray, hierarchy: Hierarchy, obs_cells: np.ndarray
 ) -> dict[str, np.ndarray]:
@@ -254,14 +264,10 @@ def _spread_guess(
     factors = [t for t in hierarchy.level_terms if len(t.members) == 1]
     codes = {t.name: t.codes[obs_cells] for t in factors}
     n, k = y.shape
-    cols = [np.ones((n, 1))]
-    spans = {}
-    for t in factors:
-        onehot = np.zeros((n, len(t.levels)))
-        onehot[np.arange(n), codes[t.name]] = 1.0
-        spans[t.name] = (sum(c.shape[1] for c in cols), len(t.levels))
-        cols.append(onehot)
-    x = np.concatenate(cols, axis=1)
+    sizes = [len(t.levels) for t in factors]
+    x = _onehots([codes[t.name] for t in factors], sizes, n)
+    starts = 1 + np.cumsum([0, *sizes[:-1]])
+    spans = {t.name: (int(s), size) for t, s, size in zip(factors, starts, sizes, strict=True)}
     ridge = np.full(x.shape[1], 1e-6)
     ridge[0] = 0.0
     out = {name: np.zeros(k) for name in hierarchy.prior_names}
@@ -298,16 +304,6 @@ def _spread_guess(
 
 
 OMITTED_P = 0.001  # p-value below which a grouping column left out of the factors is reported
-
-
-def _onehots(codes: Sequence[np.ndarray], sizes: Sequence[int], n: int) -> np.ndarray:
-    """Intercept and one indicator column per level of each coded factor (n, 1 + sum sizes)."""
-    cols = [np.ones((n, 1))]
-    for c, size in zip(codes, sizes, strict=True):
-        onehot = np.zeros((n, size))
-        onehot[np.arange(n), c] = 1.0
-        cols.append(onehot)
-    return np.concatenate(cols, axis=1)
 
 
 def _wls_q(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[float, int]:
