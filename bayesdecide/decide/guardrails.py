@@ -55,6 +55,7 @@ import numpy as np
 import pandas as pd
 
 from bayesdecide.decide._draws import interval_probs
+from bayesdecide.decide.defaults import DECISION_DEFAULTS
 from bayesdecide.decide.evaluate import LevelDraws, PolicyDraws
 from bayesdecide.errors import SpecError
 
@@ -429,7 +430,7 @@ def retention_guardrails(region_floor: float = 0.0, min_prob: float = 0.8) -> li
         EffectBound("support_tickets", upper=0.04, min_prob=min_prob, name="support_load"),
         EffectBound("annoyance", upper=0.015, min_prob=min_prob, name="annoyance"),
         ValuePositive(min_prob=0.8, name="primary_value"),
-        LossLimit(loss=500_000.0, max_prob=0.1, name="large_downside"),
+        LossLimit(loss=DECISION_DEFAULTS["loss_threshold"], max_prob=0.1, name="large_downside"),
         FairnessFloor("region", floor=region_floor, min_prob=min_prob, name="region_fairness"),
     ]
 

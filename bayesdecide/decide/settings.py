@@ -174,7 +174,7 @@ def retention_settings(**changes: Any) -> DecisionSettings:
             Policy("high_risk_only", rule={"risk_band": {"in": ["High risk"]}}),
         ),
         guardrails=tuple(retention_guardrails()),
-        loss_threshold=500_000.0,
+        loss_threshold=DECISION_DEFAULTS["loss_threshold"],
     )
     return base.with_changes(**changes)
 

@@ -41,6 +41,7 @@ import xarray as xr
 
 from bayesdecide.data.spec import ExperimentSpec, OutcomeKind
 from bayesdecide.errors import DataValidationError, SpecError
+from bayesdecide.model.defaults import FIT_DEFAULTS
 from bayesdecide.model.engine import MarginalModel
 from bayesdecide.model.inputs import build_inputs
 from bayesdecide.model.reference import add_hierarchy, reference_coords
@@ -192,12 +193,12 @@ def fit_unit_level(
     factors: Sequence[str] | None = None,
     interactions: Sequence[Sequence[str]] = (),
     priors: Mapping[str, Any] | None = None,
-    draws: int = 1000,
-    tune: int = 1000,
-    chains: int = 4,
-    seed: int = 1,
+    draws: int = FIT_DEFAULTS["draws"],
+    tune: int = FIT_DEFAULTS["tune"],
+    chains: int = FIT_DEFAULTS["chains"],
+    seed: int = FIT_DEFAULTS["seed"],
     sampler: str = "nutpie",
-    target_accept: float = 0.9,
+    target_accept: float = 0.9,  # row likelihoods (logit, log links) need smaller steps
     progressbar: bool = False,
     cores: int | None = None,
     **options: Any,
