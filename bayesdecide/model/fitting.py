@@ -334,8 +334,9 @@ class Fit:
         factors = list(self.options.get("factors") or self.effects.attrs.get("factors", []))
         inter = [" x ".join(m) for m in self.options.get("interactions", ())]
         arms = self.effects.sizes.get(ARM_DIM)
+        n_out = self.effects.sizes.get("outcome", 0)
         return (
-            f"<bayesdecide.Fit: {inp_cells} cells, {self.effects.sizes.get('outcome', 0)} outcomes, "
+            f"<bayesdecide.Fit: {inp_cells} cells, {n_out} outcome{'' if n_out == 1 else 's'}, "
             f"{f'{arms} treatment arms, ' if arms else ''}"
             f"factors {factors}{', interactions ' + str(inter) if inter else ''}; "
             f"{post.sizes.get('chain', 0)} chains x {post.sizes.get('draw', 0)} draws; diagnostics "
