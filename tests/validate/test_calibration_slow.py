@@ -130,4 +130,5 @@ def test_no_regression(name):
     assert lo <= summary["cell_cov90"] <= hi, summary["cell_cov90"]
     assert levels["cover95"].min() >= level_cov, levels["cover95"].idxmin()
     assert levels["bias_sd"].abs().max() <= bias_sd, levels["bias_sd"].abs().idxmax()
-    assert summary["rmse"] < summary["raw_rmse"], (summary["rmse"], summary["raw_rmse"])
+    # pooling at least a quarter better than the per-cell estimates (measured: 9-42% of them)
+    assert summary["rmse"] <= 0.75 * summary["raw_rmse"], (summary["rmse"], summary["raw_rmse"])
