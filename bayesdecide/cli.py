@@ -139,6 +139,7 @@ def _parser() -> argparse.ArgumentParser:
         "estimate fell inside, the width and the PIT (loads the data and fits once per level)",
     )
     v.add_argument("--quick", action="store_true", help="with --by: 2 chains x 300 draws per refit")
+    v.add_argument("--quiet", action="store_true", help="with --by: no progress output")
 
     g = sub.add_parser(
         "registry",
