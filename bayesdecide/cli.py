@@ -234,13 +234,11 @@ def _cross_validate(path: str, factor: str, quick: bool, progress: Any) -> int:
             f"(hierarchy.factors = {card.factors})"
         )
     table = card.effects()
-    primary = card.primary_outcome
-    outcomes = [primary] + [o for o in card.guardrail_outcomes if o != primary]
     result = cross_validate_levels(
         table,
         factor,
         lambda t: card.fit(t, quick=quick, progressbar=False),
-        outcomes=outcomes,
+        outcomes=card.checked_outcomes,
         progress=progress,
     )
     prob = result.attrs["prob"]

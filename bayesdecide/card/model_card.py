@@ -233,6 +233,12 @@ class ModelCard:
         return [o.name for o in self.outcomes if o.role == "guardrail"]
 
     @property
+    def checked_outcomes(self) -> list[str]:
+        """The outcomes cross-validation checks: the primary, then the guardrail outcomes."""
+        primary = self.primary_outcome
+        return [primary] + [o for o in self.guardrail_outcomes if o != primary]
+
+    @property
     def compare_factor(self) -> str | None:
         """The factor whose levels the run compares: ``[decision].compare_factor``, else
         ``region`` when it is a factor, else none."""

@@ -69,8 +69,6 @@ def cross_validation(
     level's own estimate of the primary outcome and the guardrail outcomes."""
     from bayesdecide.validate import cross_validate_levels
 
-    outcomes = [card.primary_outcome]
-    outcomes += [o for o in card.guardrail_outcomes if o not in outcomes]
     held: list[HeldOutLevel] = []
     for factor in card.hierarchy.cross_validate:
         steps(f"Cross-validating by {factor}: each level held out, refitted and predicted")
@@ -78,7 +76,7 @@ def cross_validation(
             fit.effects,
             factor,
             lambda t: card.fit(t, progressbar=False, **settings),
-            outcomes=outcomes,
+            outcomes=card.checked_outcomes,
             seed=int(settings.get("seed") or 0),
         )
         fields = [f.name for f in dataclasses.fields(HeldOutLevel) if f.name != "prob"]
