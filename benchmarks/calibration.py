@@ -161,9 +161,12 @@ def _markdown(
         "## Every level",
         "",
         "Truth: mean over replicates of the level's true effect (experiment-mix average of its "
-        "cells). Cov 95%: share of replicates whose 95% interval covered. Bias: mean of "
-        "posterior mean - truth (unit); bias (sd): mean of that error in posterior sds; post sd: "
-        "mean posterior sd. Unpooled: the same average of the raw cell estimates over cells with "
+        "cells). Cov 95%: share of replicates whose 95% interval covered; p(cov): the "
+        "probability of coverage this low or lower in this many replicates if the interval "
+        "covered exactly 95% (binomial), so a small p is a miss that chance does not explain. "
+        "Bias: mean of posterior mean - truth (unit); bias (sd): mean of that error in posterior "
+        "sds ± its Monte Carlo standard error over the replicates; post sd: mean posterior sd. "
+        "Unpooled: the same average of the raw cell estimates over cells with "
         "both arms, normal 95% interval, compared with the truth over the same cells.",
         "",
         markdown_table(format_levels(levels)),

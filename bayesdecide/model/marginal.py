@@ -470,6 +470,159 @@ def _system(var, vcell, lam, layout, y, V, mask):
     return ok and fine, lpd, w, wy, logdets, store, b, linv, cst, lr, m1, mr, logdet_m
 
 
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _selected_inverse(linv, cst, lr, store_kind, store_a, store_b):
+    """Selected blocks of ``S = M^-1`` from the block factor of :func:`_factor`: the rest's
+    ``S_r`` (Qr, Qr), the sparse levels' diagonal blocks ``s_ll`` (L1, K, K), and every block
+    that ``A`` stores, packed like it (S, NP) for the per-cell gather of the cell gradient."""
+    n_sparse, k, _ = linv.shape
+    qr = lr.shape[0]
+    pos = packed_positions(k)
+    npk = k * (k + 1) // 2
+    s_r = inverse_from_cholesky(lr) if qr > 0 else np.zeros((0, 0))
+    cs = np.dot(cst, s_r) if qr > 0 else np.zeros((n_sparse * k, 0))  # C S_r
+    s_ll = np.zeros((n_sparse, k, k))
+    g = np.zeros((k, k))
+    for ls in range(n_sparse):
+        for i in range(k):
+            for j in range(k):
+                s = 0.0
+                for col in range(qr):
+                    s += cs[ls * k + i, col] * cst[ls * k + j, col]
+                g[i, j] = s
+        for i in range(k):
+            for j in range(k):
+                s = 0.0
+                for q in range(max(i, j), k):
+                    s += linv[ls, q, i] * linv[ls, q, j]
+                for q in range(i, k):
+                    for u in range(j, k):
+                        s += linv[ls, q, i] * g[q, u] * linv[ls, u, j]
+                s_ll[ls, i, j] = s
+    s_store = np.zeros((store_kind.shape[0], npk))
+    blk = np.zeros((k, k))
+    for st in range(store_kind.shape[0]):
+        a = store_a[st]
+        bb = store_b[st]
+        kind = store_kind[st]
+        if kind == 0:
+            for i in range(k):
+                for j in range(k):
+                    blk[i, j] = s_ll[a, i, j]
+        elif kind == 1:  # S[(a, i), (rest bb, j)] = -(L_a^-T C_a S_r)[i, j]
+            for i in range(k):
+                for j in range(k):
+                    s = 0.0
+                    for q in range(i, k):
+                        s += linv[a, q, i] * cs[a * k + q, bb * k + j]
+                    blk[i, j] = -s
+        else:
+            for i in range(k):
+                for j in range(k):
+                    blk[i, j] = s_r[a * k + i, bb * k + j]
+        for i in range(k):
+            for j in range(i + 1):
+                s_store[st, pos[i, j]] = 0.5 * (blk[i, j] + blk[j, i])
+    return s_r, s_ll, s_store
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _level_variance_grad(var, blk_term, m1, mr, s_ll, s_r):
+    """Gradient of log p in the level variances (T, K): 1/2 [(m^2 + S_jj) / v^2 - 1/v] summed over
+    each term's levels."""
+    n_terms, k = var.shape
+    n_sparse = s_ll.shape[0]
+    dvar = np.zeros((n_terms, k))
+    for p in range(blk_term.shape[0]):
+        t = blk_term[p]
+        for i in range(k):
+            v = var[t, i]
+            if p < n_sparse:
+                m = m1[p * k + i]
+                sjj = s_ll[p, i, i]
+            else:
+                o = (p - n_sparse) * k + i
+                m = mr[o]
+                sjj = s_r[o, o]
+            dvar[t, i] += 0.5 * ((m * m + sjj) / (v * v) - 1.0 / v)
+    return dvar
+
+
+@numba.njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
+def _cell_variance_grad(s_store, layout, m1, mr, w, wy, mask, lam, vcell):
+    """Gradient of log p in the cell variances (K,) and in the cells' scale-mixture weights (C,):
+    per cell, ``G_c = 1/2 [a a' - W + W T W]`` with ``T = X_c S X_c'`` and
+    ``a = W_c (y_c - X_c m)``; d/d vcell_k = sum_c lam_c G_c,kk and d/d lam_c = sum_k vcell_k
+    G_c,kk."""
+    (cell_pair_idx, cell_pair_coef, combo, combo_pair_idx, combo_pair_coef, term_blk,
+     _, _, _, _, _, _) = layout  # fmt: skip
+    k, n_cells = wy.shape
+    npk = k * (k + 1) // 2
+    pos = packed_positions(k)
+    dcell = np.zeros(k)
+    dlam = np.zeros(n_cells)
+    n_combo = combo_pair_idx.shape[0]
+    t_combo = np.zeros((n_combo, npk))
+    for g in range(n_combo):
+        row = t_combo[g]
+        for p in range(combo_pair_idx.shape[1]):
+            src = s_store[combo_pair_idx[g, p]]
+            coef = combo_pair_coef[p]
+            for e in range(npk):
+                row[e] += coef * src[e]
+    tc_row = np.empty((n_cells, npk))
+    for c in range(n_cells):
+        row = tc_row[c]
+        base = t_combo[combo[c]]
+        for e in range(npk):
+            row[e] = base[e]
+        for p in range(cell_pair_idx.shape[1]):
+            src = s_store[cell_pair_idx[c, p]]
+            coef = cell_pair_coef[p]
+            for e in range(npk):
+                row[e] += coef * src[e]
+    tc = np.ascontiguousarray(tc_row.T)  # (NP, C)
+    m_all = np.concatenate((m1, mr)).reshape(-1, k)
+    xm = np.zeros((k, n_cells))
+    for c in range(n_cells):
+        for t in range(term_blk.shape[1]):
+            blk_id = term_blk[c, t]
+            for i in range(k):
+                xm[i, c] += m_all[blk_id, i]
+    acc = np.empty(n_cells)
+    alpha = np.empty(n_cells)
+    wt = np.empty((k, n_cells))
+    for i in range(k):
+        # wt[q] = sum_p W[i, p] T[p, q]; wtw = sum_q wt[q] W[q, i]; alpha = Wy - W xm
+        for q in range(k):
+            for c in range(n_cells):
+                wt[q, c] = 0.0
+            for p in range(k):
+                a, bb = pos[i, p], pos[p, q]
+                for c in range(n_cells):
+                    wt[q, c] += w[a, c] * tc[bb, c]
+        for c in range(n_cells):
+            acc[c] = 0.0
+        for q in range(k):
+            a = pos[q, i]
+            for c in range(n_cells):
+                acc[c] += wt[q, c] * w[a, c]
+        for c in range(n_cells):
+            alpha[c] = wy[i, c]
+        for q in range(k):
+            a = pos[i, q]
+            for c in range(n_cells):
+                alpha[c] -= w[a, c] * xm[q, c]
+        total = 0.0
+        pii = pos[i, i]
+        for c in range(n_cells):
+            g = 0.5 * mask[i, c] * (alpha[c] * alpha[c] - w[pii, c] + acc[c])
+            total += lam[c] * g
+            dlam[c] += vcell[i] * g
+        dcell[i] = total
+    return dcell, dlam
+
+
 @numba.njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
 def log_density(
     x, layout, y, V, mask, pidx, fixed_var, pidx_cell, fixed_var_cell, fam, pa, pb, nu, lam0
@@ -499,9 +652,6 @@ def log_density(
     )
     if not ok:
         return -math.inf, grad
-    n_blocks = blk_term.shape[0]
-    nr = n_blocks - n_sparse
-    qr = nr * k
     logdet_lambda = 0.0
     for t in range(n_terms):
         for i in range(k):
@@ -509,135 +659,12 @@ def log_density(
     btm = np.dot(b[:n_sparse].ravel(), m1) + np.dot(b[n_sparse:].ravel(), mr)
     lp += lpd - 0.5 * (logdet_lambda + logdet_m - btm)
 
-    # ---- selected blocks of S = M^-1: the rest's S_r, the cross blocks and the sparse S_ll,
-    # stored like A (symmetric parts, packed) for the per-cell gather
-    pos = packed_positions(k)
-    npk = k * (k + 1) // 2
-    s_r = inverse_from_cholesky(lr) if qr > 0 else np.zeros((0, 0))
-    cs = np.dot(cst, s_r) if qr > 0 else np.zeros((n_sparse * k, 0))  # C S_r
-    s_ll = np.zeros((n_sparse, k, k))
-    g = np.zeros((k, k))
-    for ls in range(n_sparse):
-        for i in range(k):
-            for j in range(k):
-                s = 0.0
-                for col in range(qr):
-                    s += cs[ls * k + i, col] * cst[ls * k + j, col]
-                g[i, j] = s
-        for i in range(k):
-            for j in range(k):
-                s = 0.0
-                for q in range(max(i, j), k):
-                    s += linv[ls, q, i] * linv[ls, q, j]
-                for q in range(i, k):
-                    for u in range(j, k):
-                        s += linv[ls, q, i] * g[q, u] * linv[ls, u, j]
-                s_ll[ls, i, j] = s
-    s_store = np.zeros((store.shape[0], npk))
-    blk = np.zeros((k, k))
-    for st in range(store.shape[0]):
-        a = store_a[st]
-        bb = store_b[st]
-        kind = store_kind[st]
-        if kind == 0:
-            for i in range(k):
-                for j in range(k):
-                    blk[i, j] = s_ll[a, i, j]
-        elif kind == 1:  # S[(a, i), (rest bb, j)] = -(L_a^-T C_a S_r)[i, j]
-            for i in range(k):
-                for j in range(k):
-                    s = 0.0
-                    for q in range(i, k):
-                        s += linv[a, q, i] * cs[a * k + q, bb * k + j]
-                    blk[i, j] = -s
-        else:
-            for i in range(k):
-                for j in range(k):
-                    blk[i, j] = s_r[a * k + i, bb * k + j]
-        for i in range(k):
-            for j in range(i + 1):
-                s_store[st, pos[i, j]] = 0.5 * (blk[i, j] + blk[j, i])
-
-    # ---- gradient in the level variances: 1/2 [(m^2 + S_jj) / v^2 - 1/v] per level
-    dvar = np.zeros((n_terms, k))
-    for p in range(n_blocks):
-        t = blk_term[p]
-        for i in range(k):
-            v = var[t, i]
-            if p < n_sparse:
-                m = m1[p * k + i]
-                sjj = s_ll[p, i, i]
-            else:
-                o = (p - n_sparse) * k + i
-                m = mr[o]
-                sjj = s_r[o, o]
-            dvar[t, i] += 0.5 * ((m * m + sjj) / (v * v) - 1.0 / v)
-
-    # ---- gradient in the cell variances: per cell, G_c = 1/2 [a a' - W + W T W] with
-    # T = X_c S X_c'; d/d vcell_k = sum_c lam_c G_c,kk and d/d lam_c = sum_k vcell_k G_c,kk
+    s_r, s_ll, s_store = _selected_inverse(linv, cst, lr, store_kind, store_a, store_b)
+    dvar = _level_variance_grad(var, blk_term, m1, mr, s_ll, s_r)
     dcell = np.zeros(k)
     dlam = np.zeros(y.shape[1])
     if np.any(pidx_cell >= 0) or nu > 0.0:
-        n_cells = y.shape[1]
-        n_combo = combo_pair_idx.shape[0]
-        t_combo = np.zeros((n_combo, npk))
-        for g in range(n_combo):
-            row = t_combo[g]
-            for p in range(combo_pair_idx.shape[1]):
-                src = s_store[combo_pair_idx[g, p]]
-                coef = combo_pair_coef[p]
-                for e in range(npk):
-                    row[e] += coef * src[e]
-        tc_row = np.empty((n_cells, npk))
-        for c in range(n_cells):
-            row = tc_row[c]
-            base = t_combo[combo[c]]
-            for e in range(npk):
-                row[e] = base[e]
-            for p in range(cell_pair_idx.shape[1]):
-                src = s_store[cell_pair_idx[c, p]]
-                coef = cell_pair_coef[p]
-                for e in range(npk):
-                    row[e] += coef * src[e]
-        tc = np.ascontiguousarray(tc_row.T)  # (NP, C)
-        m_all = np.concatenate((m1, mr)).reshape(n_blocks, k)
-        xm = np.zeros((k, n_cells))
-        for c in range(n_cells):
-            for t in range(term_blk.shape[1]):
-                blk_id = term_blk[c, t]
-                for i in range(k):
-                    xm[i, c] += m_all[blk_id, i]
-        acc = np.empty(n_cells)
-        alpha = np.empty(n_cells)
-        wt = np.empty((k, n_cells))
-        for i in range(k):
-            # wt[q] = sum_p W[i, p] T[p, q]; wtw = sum_q wt[q] W[q, i]; alpha = Wy - W xm
-            for q in range(k):
-                for c in range(n_cells):
-                    wt[q, c] = 0.0
-                for p in range(k):
-                    a, bb = pos[i, p], pos[p, q]
-                    for c in range(n_cells):
-                        wt[q, c] += w[a, c] * tc[bb, c]
-            for c in range(n_cells):
-                acc[c] = 0.0
-            for q in range(k):
-                a = pos[q, i]
-                for c in range(n_cells):
-                    acc[c] += wt[q, c] * w[a, c]
-            for c in range(n_cells):
-                alpha[c] = wy[i, c]
-            for q in range(k):
-                a = pos[i, q]
-                for c in range(n_cells):
-                    alpha[c] -= w[a, c] * xm[q, c]
-            total = 0.0
-            pii = pos[i, i]
-            for c in range(n_cells):
-                g = 0.5 * mask[i, c] * (alpha[c] * alpha[c] - w[pii, c] + acc[c])
-                total += lam[c] * g
-                dlam[c] += vcell[i] * g
-            dcell[i] = total
+        dcell, dlam = _cell_variance_grad(s_store, layout, m1, mr, w, wy, mask, lam, vcell)
     for t in range(n_terms):
         for i in range(k):
             p = pidx[t, i]

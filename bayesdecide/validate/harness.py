@@ -203,10 +203,16 @@ class CalibrationRun:
         ``post_sd`` (mean posterior sd); the unpooled ``raw_cover95``, ``raw_bias``,
         ``raw_bias_se`` and ``raw_se``; ``pass_coverage`` (``cover95 >= targets.level_coverage``)
         and ``pass_bias`` (``|bias_sd| <= targets.level_bias_sd``).
+
+        The Monte Carlo error of these figures, so that a miss can be told from chance:
+        ``bias_sd_se`` (standard error of ``bias_sd`` over the replicates: their sd of z over the
+        root of their number) and ``cover95_p`` (the probability of coverage this low or lower
+        in this many replicates if the 95% interval covered exactly 95% of the time, binomial).
         """
         rec = self.checked()
         rec = rec[rec["kind"] != "cell"]
         out = _aggregate(rec, ["outcome", "factor", "level"], cover="cover95")
+        out["cover95_p"] = coverage_p_value(out["cover95"], out["replicates"], 0.95)
         out["pass_coverage"] = out["cover95"] >= targets.level_coverage
         out["pass_bias"] = out["bias_sd"].abs() <= targets.level_bias_sd
         return out
@@ -214,6 +220,15 @@ class CalibrationRun:
     def summary(self, targets: Targets = TARGETS) -> pd.DataFrame:
         """One row per outcome: the calibration table of this process (see :func:`summarize`)."""
         return summarize(self, targets)
+
+
+def coverage_p_value(cover: pd.Series, replicates: pd.Series, nominal: float) -> pd.Series:
+    """P(X <= covered) for X ~ Binomial(replicates, nominal): how often an interval of exactly
+    nominal coverage covers this rarely or more rarely over this many replicates."""
+    from scipy.stats import binom
+
+    covered = np.round(cover.to_numpy(float) * replicates.to_numpy(float))
+    return pd.Series(binom.cdf(covered, replicates.to_numpy(float), nominal), index=cover.index)
 
 
 def _aggregate(rec: pd.DataFrame, keys: list[str], cover: str) -> pd.DataFrame:
@@ -226,6 +241,7 @@ def _aggregate(rec: pd.DataFrame, keys: list[str], cover: str) -> pd.DataFrame:
             cover: grouped[cover].mean(),
             "bias": grouped["error"].mean(),
             "bias_sd": grouped["z"].mean(),
+            "bias_sd_se": grouped["z"].std(ddof=1) / np.sqrt(grouped.size()),
             "post_sd": grouped["post_sd"].mean(),
             raw_cover: grouped[raw_cover].mean(),
             "raw_bias": grouped["raw_error"].mean(),

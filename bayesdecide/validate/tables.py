@@ -77,8 +77,14 @@ def format_levels(levels: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
     out = lv[cols].astype(str).copy()
     out["truth"] = lv["truth"].map(lambda x: _num(x, digits))
     out["cov 95%"] = lv["cover95"].map(_pct)
+    if "cover95_p" in lv.columns:
+        out["p(cov)"] = lv["cover95_p"].map(lambda x: _num(x, 3))
     out["bias"] = lv["bias"].map(lambda x: _num(x, digits))
     out["bias (sd)"] = lv["bias_sd"].map(_num)
+    if "bias_sd_se" in lv.columns:
+        out["bias (sd)"] = [
+            f"{_num(b)} ± {_num(e)}" for b, e in zip(lv["bias_sd"], lv["bias_sd_se"])
+        ]
     out["post sd"] = lv["post_sd"].map(lambda x: _num(x, digits))
     out["unpooled cov 95%"] = lv["raw_cover95"].map(_pct)
     out["unpooled bias"] = lv["raw_bias"].map(lambda x: _num(x, digits))

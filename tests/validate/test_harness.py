@@ -6,6 +6,7 @@ cheap stand-ins built from the raw cell estimates.
 
 from __future__ import annotations
 
+import math
 from types import SimpleNamespace
 
 import numpy as np
@@ -209,6 +210,13 @@ def test_run_calibration_records_every_estimand_of_every_replicate():
     assert (levels["replicates"] == 3).all()
     a2 = checked[(checked["factor"] == "a") & (checked["level"] == "a2")]
     assert (a2["n_cells"] == 3).all() and (a2["n_observed"] == 2).all()
+    # Monte Carlo error: the standard error of the mean z, and the binomial chance of coverage
+    # this low if the interval covered exactly 95%
+    row = levels.loc[("y", "a", "a2")]
+    assert row["bias_sd_se"] == pytest.approx(a2["z"].std(ddof=1) / np.sqrt(3))
+    covered = int(round(row["cover95"] * 3))
+    expected = sum(math.comb(3, j) * 0.95**j * 0.05 ** (3 - j) for j in range(covered + 1))
+    assert row["cover95_p"] == pytest.approx(expected)
 
 
 def test_replicates_are_reproducible_and_seeded():
