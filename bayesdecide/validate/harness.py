@@ -186,7 +186,8 @@ class CalibrationRun:
         Columns: ``replicates``, ``truth`` (mean), ``cover90`` / ``raw_cover90`` (share of
         replicates whose 90% interval covered; unpooled over replicates where the cell has both
         arms), ``bias`` (mean posterior mean - truth, outcome units), ``bias_sd`` (mean z, posterior
-        sds), ``raw_bias``, ``raw_bias_se``, ``post_sd`` and ``raw_se`` (means).
+        sds) with ``bias_sd_se`` its standard error over the replicates, ``raw_bias``,
+        ``raw_bias_se``, ``post_sd`` and ``raw_se`` (means).
         """
         rec = self.checked()
         rec = rec[rec["kind"] == "cell"]
@@ -212,7 +213,8 @@ class CalibrationRun:
         rec = self.checked()
         rec = rec[rec["kind"] != "cell"]
         out = _aggregate(rec, ["outcome", "factor", "level"], cover="cover95")
-        out["cover95_p"] = coverage_p_value(out["cover95"], out["replicates"], 0.95)
+        n_covered = rec.groupby(["outcome", "factor", "level"], sort=False)["cover95"].count()
+        out["cover95_p"] = _coverage_p_value(out["cover95"], n_covered, 0.95)
         out["pass_coverage"] = out["cover95"] >= targets.level_coverage
         out["pass_bias"] = out["bias_sd"].abs() <= targets.level_bias_sd
         return out
@@ -222,7 +224,7 @@ class CalibrationRun:
         return summarize(self, targets)
 
 
-def coverage_p_value(cover: pd.Series, replicates: pd.Series, nominal: float) -> pd.Series:
+def _coverage_p_value(cover: pd.Series, replicates: pd.Series, nominal: float) -> pd.Series:
     """P(X <= covered) for X ~ Binomial(replicates, nominal): how often an interval of exactly
     nominal coverage covers this rarely or more rarely over this many replicates."""
     from scipy.stats import binom
@@ -241,7 +243,7 @@ def _aggregate(rec: pd.DataFrame, keys: list[str], cover: str) -> pd.DataFrame:
             cover: grouped[cover].mean(),
             "bias": grouped["error"].mean(),
             "bias_sd": grouped["z"].mean(),
-            "bias_sd_se": grouped["z"].std(ddof=1) / np.sqrt(grouped.size()),
+            "bias_sd_se": grouped["z"].std(ddof=1) / np.sqrt(grouped["z"].count()),
             "post_sd": grouped["post_sd"].mean(),
             raw_cover: grouped[raw_cover].mean(),
             "raw_bias": grouped["raw_error"].mean(),
