@@ -129,15 +129,22 @@ def _markdown(
         "(replicate r of a process: seed first_seed + r; the fit uses the same seed). Total time "
         f"{seconds / 60:.1f} min.",
         "",
-        "| process | replicates (seeds) | time | model | process |",
-        "|---|---|---|---|---|",
+        "Pooled as relative lift: replicates in which the fit pooled the primary outcome on the "
+        'control-mean scale (`fit.inputs.relative`; `pooling_scale="auto"` chooses per outcome '
+        "and replicate, docs/model.md).",
+        "",
+        "| process | replicates (seeds) | time | pooled as relative lift | model | process |",
+        "|---|---|---|---|---|---|",
     ]
     for run in runs:
         p = run.process
         seeds = run.replicates["seed"]
         inter = ", ".join(" x ".join(i) for i in p.interactions) or "none"
+        relative = run.replicates["relative"].fillna("").str.split(", ")
+        n_relative = int(relative.map(lambda names, o=p.primary: o in names).sum())
         lines.append(
             f"| {p.name} | {len(seeds)} ({seeds.min()}-{seeds.max()}) | {run.seconds / 60:.1f} min "
+            f"| {n_relative} of {len(seeds)} "
             f"| factors {', '.join(p.factors)}; interactions {inter}; primary `{p.primary}` "
             f"({p.units}) | {p.description} |"
         )

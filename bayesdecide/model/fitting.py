@@ -666,7 +666,7 @@ def fit(
     interactions: Sequence[Sequence[str]] = (),
     priors: PriorArg | None = None,
     prior_scale: str = "data",
-    pooling_scale: str = "unit_sd",
+    pooling_scale: str = "auto",
     outcomes: Sequence[str] | str | None = None,
     draws: int = FIT_DEFAULTS["draws"],
     tune: int = FIT_DEFAULTS["tune"],
@@ -704,8 +704,12 @@ def fit(
         ``"data"`` (default): priors not given default to ones scaled by the typical size of the
         observed effects; ``"fixed"``: no data-dependent default, every prior must be given.
     pooling_scale:
-        ``"unit_sd"`` (default): effects pool relative to each cell's smoothed unit-level standard
-        deviation; ``"none"``: in the outcome's own units (docs/model.md).
+        ``"auto"`` (default): each outcome pools as a relative lift (effect / the cell's smoothed
+        control-arm mean) when its control mean is positive in every cell and the effects are
+        closer to additive in the factors on that scale, otherwise relative to each cell's
+        smoothed unit-level standard deviation (``fit.inputs.relative`` lists the relative
+        ones); ``"unit_sd"``: always the latter; ``"control_mean"``: relative wherever the control
+        mean allows; ``"none"``: in the outcome's own units (docs/model.md).
     outcomes:
         Subset of outcomes to model jointly (default: all).
     draws, tune, chains, target_accept:
@@ -850,7 +854,7 @@ def prior_predictive(
     interactions: Sequence[Sequence[str]] = (),
     priors: PriorArg | None = None,
     prior_scale: str = "data",
-    pooling_scale: str = "unit_sd",
+    pooling_scale: str = "auto",
     outcomes: Sequence[str] | None = None,
     draws: int = PRIOR_DRAWS,
     seed: int = FIT_DEFAULTS["seed"],

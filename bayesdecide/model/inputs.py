@@ -19,13 +19,19 @@ Three units per modelled outcome ``k``:
 
 Pooling scale
 -------------
-Effects are pooled on the scale ``tau / r``. With ``pooling_scale="unit_sd"`` (default), ``r`` is the
+Effects are pooled on the scale ``tau / r``. With ``pooling_scale="unit_sd"``, ``r`` is the
 unit-level standard deviation of the outcome in the cell, smoothed over the main effects of every
 grouping column of the data (not only the model's factors, so a model pooling over risk band still
 knows that Enterprise customers' margins spread ten times wider than SMB's), divided by its
 experiment-mix geometric mean. In these units precision is proportional to a cell's size, so
 pooling shrinks toward the experiment-mix average rather than toward the low-variance cells
-(docs/model.md: the Enterprise pitfall).
+(docs/model.md: the Enterprise pitfall). With ``"control_mean"``, an outcome whose control-arm mean
+is positive in every cell uses that mean, smoothed the same way, instead: effects pool as relative
+lifts and each cell's lift is priced through its own baseline (seed 000's lift propagation). With
+``"auto"`` (default) such an outcome pools as a relative lift only when its effects are closer to
+additive in the factors on that scale (:func:`additivity_q`: residual Q per degree of freedom of the
+main-effects fit, lower on the control-mean scale), since the level effects are additive on the
+pooling scale.
 
 Derived outcomes
 ----------------
@@ -49,7 +55,7 @@ from bayesdecide.errors import DataValidationError, SpecError
 from bayesdecide.model.arms import ARM_UNITS
 from bayesdecide.model.terms import Hierarchy, build_hierarchy, factor_labels
 
-POOLING_SCALES = ("unit_sd", "control_mean", "none")
+POOLING_SCALES = ("auto", "unit_sd", "control_mean", "none")
 _NULL_TOL = 1e-9
 
 
@@ -72,6 +78,12 @@ class ModelInputs:
         (cells, K) pooling scale relative to the typical cell (dimensionless).
     unit:
         (K,) natural units per standardised unit.
+    pooling_scale:
+        The option the inputs were built with (``"auto"``, ``"unit_sd"``, ``"control_mean"``,
+        ``"none"``).
+    relative:
+        Modelled outcomes pooled as relative lifts (``r`` from the control-arm mean); the others
+        pool on the unit sd (or, with ``"none"``, in original units).
     scale_coef:
         The log-linear smoother of the unit sd (for cells of new levels); empty without counts.
     spread_guess:
@@ -94,6 +106,7 @@ class ModelInputs:
     r: np.ndarray
     unit: np.ndarray
     pooling_scale: str
+    relative: list[str]
     scale_coef: dict[str, np.ndarray]
     scale_levels: dict[str, list[str]]
     s_ref: np.ndarray
@@ -185,7 +198,7 @@ def _cell_scale(
 
     The scale is the unit-level sd of the outcome in the cell, or, for an outcome whose
     ``control`` mean (cells, K; None: not used) is positive in every observed cell, that control
-    mean (so effects pool as relative lifts)."""
+    mean (so effects pool as relative lifts; :func:`relative_outcomes` says which)."""
     if "n_control" not in table or "n_treatment" not in table:
         return None, {}, {}, None
     n_c = np.asarray(table["n_control"].values, dtype=float)
@@ -208,11 +221,7 @@ def _cell_scale(
     with np.errstate(divide="ignore", invalid="ignore"):
         raw = np.sqrt(v_diag / (1 / n_t + 1 / n_c[:, None]))
     if control is not None:
-        seen = obs & np.isfinite(control)
-        relative = np.array(
-            [seen[:, j].any() and np.all(control[seen[:, j], j] > 0) for j in range(raw.shape[1])]
-        )
-        raw = np.where(relative[None, :], control, raw)
+        raw = np.where(relative_outcomes(control, obs)[None, :], control, raw)
     good = obs & np.isfinite(raw) & (raw > 0)
     s_unit = np.ones((c, k))
     coef: dict[str, np.ndarray] = {"intercept": np.zeros(k)}
@@ -238,6 +247,33 @@ def _cell_scale(
             s_unit[:, j] = np.exp(value)
             coef["intercept"][j] = value
     return s_unit, coef, levels, n_units
+
+
+def relative_outcomes(control: np.ndarray, obs: np.ndarray) -> np.ndarray:
+    """(K,) which outcomes can pool as relative lifts: control-arm mean (cells, K) finite and
+    positive in every cell with an estimate (``obs``, cells x K)."""
+    seen = obs & np.isfinite(control)
+    return np.array(
+        [seen[:, j].any() and bool(np.all(control[seen[:, j], j] > 0)) for j in range(obs.shape[1])]
+    )
+
+
+def additivity_q(
+    effect: np.ndarray, var: np.ndarray, obs: np.ndarray, scale: np.ndarray, hierarchy: Hierarchy
+) -> np.ndarray:
+    """(K,) residual Q per degree of freedom of the precision-weighted fit of ``effect / scale``
+    (cells, K) on the main effects of the hierarchy's factors: how far the effects are from
+    additive in the factors on that scale (about 1 when the factors explain every difference
+    beyond sampling noise). NaN where fewer cells than parameters were observed."""
+    terms = [t for t in hierarchy.level_terms if len(t.members) == 1]
+    out = np.full(effect.shape[1], np.nan)
+    for j in range(effect.shape[1]):
+        m = obs[:, j]
+        x = _onehots([t.codes[m] for t in terms], [len(t.levels) for t in terms], int(m.sum()))
+        q, df = _wls_q(x, effect[m, j] / scale[m, j], scale[m, j] ** 2 / var[m, j])
+        if df > 0:
+            out[j] = q / df
+    return out
 
 
 def _onehots(codes: Sequence[np.ndarray], sizes: Sequence[int], n: int) -> np.ndarray:
@@ -376,7 +412,7 @@ def build_inputs(
     factors: Sequence[str] | None = None,
     interactions: Sequence[Sequence[str]] = (),
     derive: bool = True,
-    pooling_scale: str = "unit_sd",
+    pooling_scale: str = "auto",
 ) -> ModelInputs:
     """Validate an EffectTable and compute the model's inputs (module docstring)."""
     for var in ("effect", "effect_cov"):
@@ -420,12 +456,24 @@ def build_inputs(
     obs_i = obs[:, ind_idx]
     var_i = np.diagonal(v_i, axis1=1, axis2=2)
 
-    control = None
-    if pooling_scale == "control_mean" and "control_mean" in table:
+    s_unit, scale_coef, scale_levels, n_units = _cell_scale(table, ind_idx, var_i, obs_i, None)
+    relative = np.zeros(ki, bool)
+    if s_unit is not None and pooling_scale in ("auto", "control_mean") and "control_mean" in table:
         control = np.asarray(table["control_mean"].values, dtype=float)[:, ind_idx]
-    s_unit, scale_coef, scale_levels, n_units = _cell_scale(table, ind_idx, var_i, obs_i, control)
+        relative = relative_outcomes(control, obs_i)
+        if relative.any():
+            s_ctrl, coef_ctrl, _, _ = _cell_scale(table, ind_idx, var_i, obs_i, control)
+            assert s_ctrl is not None
+            if pooling_scale == "auto":
+                q_sd = additivity_q(e_i, var_i, obs_i, s_unit, hierarchy)
+                q_ctrl = additivity_q(e_i, var_i, obs_i, s_ctrl, hierarchy)
+                relative &= q_ctrl < q_sd
+            s_unit = np.where(relative[None, :], s_ctrl, s_unit)
+            for key, value in scale_coef.items():
+                scale_coef[key] = np.where(relative, coef_ctrl[key], value)
     if s_unit is None or pooling_scale == "none":
         s_unit, scale_coef, scale_levels = np.ones((c, ki)), {}, {}
+        relative = np.zeros(ki, bool)
     weight = n_units if n_units is not None else np.ones(c)
     s_ref = np.exp(np.average(np.log(s_unit), axis=0, weights=weight))
     r = s_unit / s_ref
@@ -513,6 +561,7 @@ def build_inputs(
         r=r,
         unit=unit,
         pooling_scale=pooling_scale,
+        relative=[outcomes[i] for i, rel in zip(ind_idx, relative, strict=True) if rel],
         scale_coef=scale_coef,
         scale_levels=scale_levels,
         s_ref=s_ref,
@@ -548,5 +597,7 @@ __all__ = [
     "ModelInputs",
     "assemble_outcomes",
     "assembly_matrix",
+    "additivity_q",
     "build_inputs",
+    "relative_outcomes",
 ]

@@ -154,7 +154,8 @@ class CalibrationRun:
         One row per replicate: ``replicate``, ``seed``, ``status`` (``"ok"``/``"failed"``),
         ``error`` (type and message), ``traceback``, ``seconds`` (simulate, aggregate, fit,
         record), ``fit_seconds``, ``units``, ``cells``, ``single_arm_cells``, the fit's
-        ``max_rhat``, ``min_ess_bulk`` and ``divergences`` where it reports them, and
+        ``max_rhat``, ``min_ess_bulk`` and ``divergences`` where it reports them, ``relative``
+        (the outcomes it pooled as relative lifts, comma-separated: ``fit.inputs.relative``), and
         ``warnings`` (count) with ``warning_messages`` (distinct, shortened).
     seconds:
         Wall time of the whole run.
@@ -408,6 +409,14 @@ def _diagnostics(fitted: Any) -> dict[str, float]:
     return out
 
 
+def _relative(fitted: Any) -> str:
+    """The outcomes the fit pooled as relative lifts (``fit.inputs.relative``), comma-separated."""
+    try:
+        return ", ".join(fitted.inputs.relative)
+    except AttributeError:
+        return ""
+
+
 def _messages(caught: list[warnings.WarningMessage], limit: int = 3, width: int = 160) -> str:
     distinct = list(dict.fromkeys((str(w.message).splitlines() or [""])[0][:width] for w in caught))
     more = f" (+{len(distinct) - limit} more)" if len(distinct) > limit else ""
@@ -482,6 +491,7 @@ def run_calibration(
                 fitted = fit_fn(table, process)
                 entry["fit_seconds"] = time.perf_counter() - t_fit
                 entry.update(_diagnostics(fitted))
+                entry["relative"] = _relative(fitted)
                 tau = fitted.tau
                 these = _record_outcomes(outcomes, process, tau, sim.spec.outcome_names)
                 recorded = recorded or these
@@ -530,6 +540,7 @@ def run_calibration(
         "max_rhat",
         "min_ess_bulk",
         "divergences",
+        "relative",
         "warnings",
         "warning_messages",
     ]
