@@ -1089,6 +1089,16 @@ def model_and_diagnostics(m: MemoContext) -> None:
                 if s.arms is not None
                 else ""
             )
+            + ". "
+            + (
+                "Pooled as relative lifts (each cell's effect divided by its smoothed control-arm "
+                f"mean): {', '.join(m.label(o).lower() for o in s.hierarchy.relative)}; the "
+                "other outcomes pool relative to each cell's smoothed unit-level standard "
+                "deviation"
+                if s.hierarchy.relative
+                else "Every outcome pools relative to each cell's smoothed unit-level standard "
+                "deviation"
+            )
             + ". Priors, in each outcome's natural units (its own unit at a typical cell): "
             + ("below" if s.priors else "package defaults")
             + "."

@@ -399,7 +399,7 @@ def _settings(card: ModelCard, decision: Decision) -> Settings:
     )
 
 
-def _context(card: ModelCard) -> dict[str, Any]:
+def _context(card: ModelCard, fit: Any) -> dict[str, Any]:
     exp = card.experiment
     return {
         "card": CardRef(
@@ -422,7 +422,9 @@ def _context(card: ModelCard) -> dict[str, Any]:
         "outcomes": {o.name: OutcomeInfo(o.label, o.kind, o.unit, o.role) for o in card.outcomes},
         "primary_outcome": card.primary_outcome,
         "hierarchy": HierarchyInfo(
-            list(card.factors), [list(i) for i in card.hierarchy.interactions]
+            list(card.factors),
+            [list(i) for i in card.hierarchy.interactions],
+            list(getattr(getattr(fit, "inputs", None), "relative", [])),
         ),
     }
 
@@ -458,7 +460,7 @@ def build_summary(
     break_even = _break_even(decision, tables)
     summary = RunSummary(
         schema_version=SCHEMA_VERSION,
-        **_context(card),
+        **_context(card, fit),
         settings=_settings(card, decision),
         effects=effects,
         policies=_policies(decision, tables),

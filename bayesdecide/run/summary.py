@@ -83,6 +83,11 @@ class HierarchyInfo:
 
     factors: list[str] = doc("grouping factors; each combination is a cell")
     interactions: list[list[str]] = doc("factor sets with their own pooled term")
+    relative: list[str] = doc(
+        "modelled outcomes pooled as relative lifts (effect / the cell's smoothed control-arm "
+        "mean); the others pool relative to each cell's smoothed unit-level standard deviation",
+        [],
+    )
 
 
 @dataclass(frozen=True)

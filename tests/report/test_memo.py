@@ -195,6 +195,16 @@ def test_loosened_checks_are_in_the_header(summary):
     assert "rests on loosened checks" in head and "max_rhat 1.01 -> 5" in head
 
 
+def test_appendix_says_on_which_scale_each_outcome_pooled(summary):
+    assert summary.hierarchy.relative == []  # the fake fit has no model inputs
+    md = _md(summary)
+    assert "Every outcome pools relative to each cell's smoothed unit-level standard" in md
+    hierarchy = dataclasses.replace(summary.hierarchy, relative=["renewed", "gross_margin"])
+    md = _md(dataclasses.replace(summary, hierarchy=hierarchy))
+    label = summary.outcomes["gross_margin"].label.lower()
+    assert f"control-arm mean): {summary.outcomes['renewed'].label.lower()}, {label}; the" in md
+
+
 def test_card_text_is_escaped_in_markdown(summary):
     card = dataclasses.replace(summary.card, description="<script>alert(1)</script> and x <= 1")
     md = _md(dataclasses.replace(summary, card=card))

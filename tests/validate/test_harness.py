@@ -7,6 +7,7 @@ cheap stand-ins built from the raw cell estimates.
 from __future__ import annotations
 
 import math
+import warnings
 from types import SimpleNamespace
 
 import numpy as np
@@ -15,6 +16,7 @@ import pytest
 import xarray as xr
 from scipy.stats import norm
 
+import bayesdecide as bd
 from bayesdecide.data.spec import ExperimentSpec, Outcome
 from bayesdecide.simulate.simulation import Simulation
 from bayesdecide.validate import (
@@ -189,6 +191,7 @@ def test_run_calibration_records_every_estimand_of_every_replicate():
     assert (run.replicates["status"] == "ok").all()
     assert (run.replicates["single_arm_cells"] == 1).all()
     assert (run.replicates["cells"] == 6).all()
+    assert (run.replicates["relative"] == "").all()  # a stand-in fit without model inputs
     # per replicate: 6 cells + 2 levels of a + 3 of b + all units
     assert len(run.records) == 3 * 12
     assert set(run.records["kind"]) == {"cell", "level", "overall"}
@@ -217,6 +220,21 @@ def test_run_calibration_records_every_estimand_of_every_replicate():
     covered = int(round(row["cover95"] * 3))
     expected = sum(math.comb(3, j) * 0.95**j * 0.05 ** (3 - j) for j in range(covered + 1))
     assert row["cover95_p"] == pytest.approx(expected)
+
+
+def test_the_replicate_log_names_the_outcomes_pooled_as_relative_lifts():
+    fitted = []
+
+    def fit(table, process):
+        fitted.append(
+            bd.fit(table, factors=["a", "b"], draws=100, tune=100, chains=2, progressbar=False)
+        )
+        return fitted[-1]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run = run_calibration(TINY, 1, fit_fn=fit)
+    assert run.replicates["relative"].iloc[0] == ", ".join(fitted[0].inputs.relative)
 
 
 def test_replicates_are_reproducible_and_seeded():
