@@ -1,8 +1,8 @@
 """Calibration of the hierarchical model on processes with known truth (bayesdecide.validate).
 
 Run: ``python benchmarks/calibration.py [--replications 20] [--processes retention ...]
-[--draws 1000] [--chains 4] [--outcomes primary|all] [--holdout] [--holdout-every]
-[--markdown FILE] [--save DIR]`` (prints the tables; not a test).
+[--draws 1000] [--chains 4] [--outcomes primary|all] [--level-nu NU] [--holdout]
+[--holdout-every] [--markdown FILE] [--save DIR]`` (prints the tables; not a test).
 
 For every process (default: all of ``bayesdecide.validate.PROCESSES``) it fits ``--replications``
 seeded replicates with ``bd.fit`` (the process's factors and interactions, ``--chains`` x
@@ -13,6 +13,8 @@ and bias, and pass/fail against the targets; then the table of every level. ``--
 fits the outlying-region process without its outlying region and checks the prediction of it
 (``--holdout-every``: every region in turn). ``--markdown FILE`` writes the same as a Markdown
 report with the settings and times; ``--save DIR`` writes the per-replicate records as CSV.
+``--level-nu NU`` fits Student-t level effects with ``NU`` degrees of freedom (the prior
+``level_nu``) instead of normal ones.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bayesdecide import Prior
 from bayesdecide.validate import (
     PROCESSES,
     CalibrationRun,
@@ -232,13 +235,23 @@ def main(argv: list[str] | None = None) -> int:
         help="'primary' (fit and record the primary outcome), 'all' (fit every outcome jointly "
         "and record all)",
     )
+    parser.add_argument(
+        "--level-nu",
+        type=float,
+        help="Student-t level effects with this many degrees of freedom (default: normal)",
+    )
     parser.add_argument("--holdout", action="store_true", help="leave the outlying region out")
     parser.add_argument("--holdout-every", action="store_true", help="leave every region out")
     parser.add_argument("--markdown", type=Path, help="write a Markdown report here")
     parser.add_argument("--save", type=Path, help="write per-replicate records (CSV) here")
     args = parser.parse_args(argv)
 
-    fit_fn = HierarchicalFit(draws=args.draws, chains=args.chains, outcomes=args.outcomes)
+    options = {}
+    if args.level_nu is not None:
+        options["priors"] = {"level_nu": Prior("Fixed", value=args.level_nu)}
+    fit_fn = HierarchicalFit(
+        draws=args.draws, chains=args.chains, outcomes=args.outcomes, options=options
+    )
     record = None if args.outcomes == "primary" else "all"
     started = time.perf_counter()
     runs = []

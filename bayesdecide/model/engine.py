@@ -170,6 +170,26 @@ class MarginalModel:
         self._term_blk_all = np.ascontiguousarray(
             codes + _block_offsets(self.n_levels, sparse)[None, :]
         ).astype(np.int64)
+        # position in x of every level block's log scale-mixture weight (-1: mu, normal levels);
+        # the weights are ordered by term and level (param_names), the blocks by elimination
+        blk_w = np.full(int(self.n_levels.sum()), -1, np.int64)
+        if self.kp.level_nu > 0:
+            offsets = _block_offsets(self.n_levels, sparse)
+            nxt = self._level_w0
+            for t, term in enumerate(self.inputs.hierarchy.terms):
+                if term.is_intercept:
+                    continue
+                n = int(self.n_levels[t])
+                blk_w[offsets[t] : offsets[t] + n] = np.arange(nxt, nxt + n)
+                nxt += n
+        self._blk_w = blk_w
+        # position in x of every observed cell's log scale-mixture weight (-1: normal cells)
+        n_obs = len(self.inputs.obs_cells)
+        self._cell_w = (
+            np.arange(self.n_spreads, self.n_spreads + n_obs, dtype=np.int64)
+            if self.kp.nu > 0
+            else np.full(n_obs, -1, np.int64)
+        )
 
     # ------------------------------------------------------------------ density
     @property
@@ -178,16 +198,35 @@ class MarginalModel:
         return self.kp.n_free
 
     @property
+    def _level_w0(self) -> int:
+        """Position in ``x`` of the first level weight (after the cells' weights)."""
+        return self.n_spreads + (len(self.inputs.obs_cells) if self.kp.nu > 0 else 0)
+
+    @property
+    def n_level_weights(self) -> int:
+        """Number of level scale-mixture weights sampled (Student-t level effects)."""
+        if not self.kp.level_nu > 0:
+            return 0
+        return sum(len(t.levels) for t in self.inputs.hierarchy.level_terms)
+
+    @property
     def n_free(self) -> int:
         """Number of sampled coordinates: log spreads, then (Student-t cell deviations) each
-        observed cell's log scale-mixture weight."""
-        return self.n_spreads + (len(self.inputs.obs_cells) if self.kp.nu > 0 else 0)
+        observed cell's log scale-mixture weight, then (Student-t level effects) each level's,
+        term by term."""
+        return self._level_w0 + self.n_level_weights
 
     @property
     def param_names(self) -> list[str]:
         names = list(self.kp.names)
         if self.kp.nu > 0:
             names += [f"cell_scale[{self.inputs.cells[c]}]" for c in self.inputs.obs_cells]
+        if self.kp.level_nu > 0:
+            names += [
+                level_scale_name(term.name, level)
+                for term in self.inputs.hierarchy.level_terms
+                for level in term.levels
+            ]
         return names
 
     def logp(self, x: np.ndarray) -> tuple[float, np.ndarray]:
@@ -207,7 +246,9 @@ class MarginalModel:
             kp.pa,
             kp.pb,
             kp.nu,
-            self.n_spreads,
+            self._cell_w,
+            kp.level_nu,
+            self._blk_w,
         )
 
     def initial_point(self, seed: int) -> np.ndarray:
@@ -242,20 +283,25 @@ class MarginalModel:
 
         n_cells = len(h.cells)
         nu = self.kp.nu
+        has_blk = self._blk_w >= 0
 
         def run(chain: int, start: int, stop: int) -> None:
             z = np.empty((stop - start, self.n_random))
             lam = np.ones((stop - start, n_cells))
+            blk_lam = np.ones((stop - start, len(self._blk_w)))
             for i, d in enumerate(range(start, stop)):
                 rng = np.random.default_rng([seed, _EFFECT_STREAM, chain, d])
                 z[i] = rng.standard_normal(self.n_random)
                 if nu > 0:  # Student-t deviations: weights of cells without data from the prior
                     lam[i] = 1.0 / rng.gamma(0.5 * nu, 2.0 / nu, n_cells)
             if nu > 0:
-                lam[:, self.inputs.obs_cells] = np.exp(x[chain, start:stop, self.n_spreads :])
+                lam[:, self.inputs.obs_cells] = np.exp(x[chain, start:stop][:, self._cell_w])
+            if has_blk.any():
+                blk_lam[:, has_blk] = np.exp(x[chain, start:stop][:, self._blk_w[has_blk]])
             out = draw_effects(
                 np.ascontiguousarray(x[chain, start:stop]),
                 lam,
+                blk_lam,
                 z,
                 self._term_blk_all,
                 self.obs_row,
@@ -289,12 +335,23 @@ class MarginalModel:
         theta += self.kp.mu_shift
         out: dict[str, np.ndarray] = {"theta": theta, "loglik": loglik}
         if nu > 0:
-            out["cell_scale"] = np.exp(x[..., self.n_spreads :])
+            out["cell_scale"] = np.exp(x[..., self._cell_w])
+        if self.kp.level_nu > 0:
+            first = self._level_w0
+            for term in h.level_terms:
+                n = len(term.levels)
+                out[f"level_scale_{term.name}"] = np.exp(x[..., first : first + n])
+                first += n
         for t, term in enumerate(h.terms):
             first = int(np.flatnonzero(blk_term == t)[0])
             levels = u[:, :, first : first + int(self.n_levels[t])]
             out[f"u_{term.name}"] = levels + self.kp.mu_shift if term.is_intercept else levels
         return out
+
+
+def level_scale_name(term: str, level: str) -> str:
+    """Name of a level's scale-mixture weight: ``"level_scale[region: Metro]"``."""
+    return f"level_scale[{term}: {level}]"
 
 
 def _median(model: MarginalModel, p: int) -> float:  # p < n_spreads
@@ -340,4 +397,4 @@ def free_parameters(names: list[str]) -> Mapping[str, list[int]]:
     return out
 
 
-__all__ = ["MarginalModel", "free_parameters", "spread_draws"]
+__all__ = ["MarginalModel", "free_parameters", "level_scale_name", "spread_draws"]

@@ -49,6 +49,7 @@ from bayesdecide.model.inputs import POOLING_SCALES, ModelInputs, assemble_outco
 from bayesdecide.model.posterior import (
     data_groups,
     log_likelihood_group,
+    mixture_weights,
     posterior_group,
     predictive_draws,
     predictive_group,
@@ -234,8 +235,9 @@ class Fit:
         ``level`` maps factors to levels, e.g. ``{"region": "LATAM"}``; factors not named range
         over their observed levels, so the result has one cell per combination. A level not in
         the data gets a fresh effect ``u ~ Normal(0, sigma_factor)`` per posterior draw (shared by
-        its cells); interactions likewise; a cell not in the data a fresh deviation
-        ``Normal(0, sigma_cell)``. Because the hypermean ``mu`` is the population mean (not the
+        its cells; Student-t with ``level_nu`` degrees of freedom when that prior is set);
+        interactions likewise; a cell not in the data a fresh deviation ``Normal(0, sigma_cell)``
+        (Student-t with ``cell_nu``). Because the hypermean ``mu`` is the population mean (not the
         mean of the observed levels), the prediction carries its uncertainty too. Known cells
         return their own posterior.
 
@@ -273,7 +275,8 @@ class Fit:
             key = (term_name, label)
             if key not in fresh:
                 sigma = np.asarray(post[spread].transpose("chain", "draw", kdim).values)
-                fresh[key] = sigma * rng.standard_normal((n_chain, n_draw, k))
+                weight = mixture_weights(rng, self.model.kp.level_nu, (n_chain, n_draw, 1))
+                fresh[key] = sigma * np.sqrt(weight) * rng.standard_normal((n_chain, n_draw, k))
             return fresh[key]
 
         tau_known = post["tau"]
@@ -292,7 +295,8 @@ class Fit:
                 theta = theta + effect(term.name, term.label_of(lv), term.prior_name)
             if h.cell_deviation:
                 sigma = np.asarray(post["sigma_cell"].transpose("chain", "draw", kdim).values)
-                theta = theta + sigma * rng.standard_normal((n_chain, n_draw, k))
+                weight = mixture_weights(rng, self.model.kp.nu, (n_chain, n_draw, 1))
+                theta = theta + sigma * np.sqrt(weight) * rng.standard_normal((n_chain, n_draw, k))
             out[i] = assemble_outcomes(theta * inp.relative_scale_for(lv), inp)
         cells = [LEVEL_SEPARATOR.join(lv[f] for f in h.factors) for lv in labels]
         tau = xr.DataArray(

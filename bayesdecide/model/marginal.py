@@ -18,6 +18,12 @@ Its gradient in each variance needs only ``m`` and selected blocks of ``S = M^-1
 variance ``v_j``, ``1/2 [(m_j^2 + S_jj) / v_j^2 - 1/v_j]``; for the cell variance of outcome k,
 ``1/2 sum_c [alpha_c alpha_c' - W_c + W_c X_c S X_c' W_c]_kk`` with ``alpha_c = W_c (y_c - X_c m)``.
 
+Student-t cell deviations or level effects are scale mixtures: each cell (``cell_nu``) or level
+(``level_nu``) has a weight ``lam ~ InvGamma(nu / 2, nu / 2)`` that multiplies its variance, shared
+by its outcomes. The weights are sampled with the spreads; given them, everything above holds
+with ``diag(v_cell)`` and ``Lambda`` scaled, and the gradient in a weight is the variance's
+gradient times the variance it scales.
+
 Cost. Every cell has one level of every term, so a term's own block of ``M`` is block diagonal.
 The term with the most levels (the *sparse* term) is eliminated first, level by level; the other
 terms (the *rest*, ``Qr`` coordinates) form a dense Schur complement. Per evaluation that is
@@ -418,42 +424,47 @@ def _spread_prior(x, fam, pa, pb, grad):
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _cell_scales(x, lam0, n_cells, nu, grad):
-    """Per-cell scale-mixture weights ``lam_c = exp(x[lam0 + c])`` of Student-t cell deviations
-    (``nu`` > 0; else all 1) and their prior ``InvGamma(nu / 2, nu / 2)`` with the log-Jacobian:
-    ``e_c | lam_c ~ Normal(0, lam_c sigma_cell^2)`` makes ``e_c`` Student-t with ``nu`` degrees of
-    freedom, shared by the cell's outcomes. Adds the prior's gradient to ``grad``."""
-    lam = np.ones(n_cells)
+def _mixture_weights(x, index, nu, grad):
+    """Scale-mixture weights ``lam_i = exp(x[index[i]])`` (1 where ``index[i] < 0`` or ``nu`` is
+    0) and their prior ``InvGamma(nu / 2, nu / 2)`` with the log-Jacobian: ``e | lam ~ Normal(0,
+    lam sigma^2)`` makes ``e`` Student-t with ``nu`` degrees of freedom (shared by the outcomes
+    of the cell or level the weight belongs to). Adds the prior's gradient to ``grad``."""
+    lam = np.ones(index.shape[0])
     lp = 0.0
     if nu <= 0.0:
         return lam, lp
     a = 0.5 * nu
     const = a * math.log(a) - math.lgamma(a)
-    for c in range(n_cells):
-        eta = x[lam0 + c]
+    for c in range(index.shape[0]):
+        p = index[c]
+        if p < 0:
+            continue
+        eta = x[p]
         lam[c] = math.exp(eta)
         inv = math.exp(-eta)
         lp += const - a * eta - a * inv
-        grad[lam0 + c] += -a + a * inv
+        grad[p] += -a + a * inv
     return lam, lp
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _precisions(var, blk_term):
+def _precisions(var, blk_term, blk_lam):
     """Prior precision (1 / variance) of every level block (NB, K); ``blk_term`` gives each
-    block's term."""
+    block's term, ``blk_lam`` (NB,) its scale-mixture weight (1 for normal level effects)."""
     k = var.shape[1]
     prec = np.empty((blk_term.shape[0], k))
     for p in range(blk_term.shape[0]):
         for i in range(k):
-            prec[p, i] = 1.0 / var[blk_term[p], i]
+            prec[p, i] = 1.0 / (var[blk_term[p], i] * blk_lam[p])
     return prec
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _system(var, vcell, lam, layout, y, V, mask):
+def _system(var, vcell, lam, blk_lam, layout, y, V, mask):
     """Everything up to the factorisation: per-cell blocks, ``A`` and ``b``, the factor of ``M``.
-    ``layout`` is the tuple of :func:`bayesdecide.model.engine.layout_arrays`. Returns
+    ``lam`` (C,) and ``blk_lam`` (NB,) are the scale-mixture weights of the cell deviations and
+    the level effects (all 1 for normal ones). ``layout`` is the tuple of
+    :func:`bayesdecide.model.engine.layout_arrays`. Returns
     ``(ok, data log p, W, Wy, log dets, store, b, linv, cst, lr, m1, mr, log|M|)``."""
     (cell_pair_idx, _, combo, combo_pair_idx, _, term_blk, store_kind, store_a, store_b,
      blk_term, _, n_sparse) = layout  # fmt: skip
@@ -464,7 +475,7 @@ def _system(var, vcell, lam, layout, y, V, mask):
     )
     d, cpl, r, b1, br = _split(
         store, b, store_kind, store_a, store_b, n_sparse, n_blocks - n_sparse,
-        _precisions(var, blk_term),
+        _precisions(var, blk_term, blk_lam),
     )  # fmt: skip
     fine, linv, cst, lr, m1, mr, logdet_m = _factor(d, cpl, r, b1, br)
     return ok and fine, lpd, w, wy, logdets, store, b, linv, cst, lr, m1, mr, logdet_m
@@ -527,16 +538,19 @@ def _selected_inverse(linv, cst, lr, store_kind, store_a, store_b):
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _level_variance_grad(var, blk_term, m1, mr, s_ll, s_r):
-    """Gradient of log p in the level variances (T, K): 1/2 [(m^2 + S_jj) / v^2 - 1/v] summed over
-    each term's levels."""
+def _level_variance_grad(var, blk_term, blk_lam, m1, mr, s_ll, s_r):
+    """Gradient of log p in the level variances (T, K) and in the blocks' scale-mixture weights
+    (NB,): with ``v = var[t] lam_p`` a block's prior variance, ``g = 1/2 [(m^2 + S_jj) / v^2 -
+    1/v]``; d/d var[t] sums ``lam_p g`` over the term's levels, d/d lam_p sums ``var[t] g`` over
+    the outcomes."""
     n_terms, k = var.shape
     n_sparse = s_ll.shape[0]
     dvar = np.zeros((n_terms, k))
+    dlam = np.zeros(blk_term.shape[0])
     for p in range(blk_term.shape[0]):
         t = blk_term[p]
         for i in range(k):
-            v = var[t, i]
+            v = var[t, i] * blk_lam[p]
             if p < n_sparse:
                 m = m1[p * k + i]
                 sjj = s_ll[p, i, i]
@@ -544,8 +558,10 @@ def _level_variance_grad(var, blk_term, m1, mr, s_ll, s_r):
                 o = (p - n_sparse) * k + i
                 m = mr[o]
                 sjj = s_r[o, o]
-            dvar[t, i] += 0.5 * ((m * m + sjj) / (v * v) - 1.0 / v)
-    return dvar
+            g = 0.5 * ((m * m + sjj) / (v * v) - 1.0 / v)
+            dvar[t, i] += blk_lam[p] * g
+            dlam[p] += var[t, i] * g
+    return dvar, dlam
 
 
 @numba.njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
@@ -625,19 +641,23 @@ def _cell_variance_grad(s_store, layout, m1, mr, w, wy, mask, lam, vcell):
 
 @numba.njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
 def log_density(
-    x, layout, y, V, mask, pidx, fixed_var, pidx_cell, fixed_var_cell, fam, pa, pb, nu, lam0
+    x, layout, y, V, mask, pidx, fixed_var, pidx_cell, fixed_var_cell, fam, pa, pb, nu, cell_w,
+    level_nu, blk_w,
 ):  # fmt: skip
     """Log posterior density of the log spreads ``x`` (every normalising constant included) and
     its gradient. ``layout`` and the data arrays come from
-    :class:`bayesdecide.model.engine.MarginalModel`; ``x`` holds the log spreads and, when the
-    cell deviations are Student-t (``nu`` > 0), each observed cell's log scale-mixture weight from
-    index ``lam0`` on."""
-    (cell_pair_idx, cell_pair_coef, combo, combo_pair_idx, combo_pair_coef, term_blk,
-     store_kind, store_a, store_b, blk_term, n_levels, n_sparse) = layout  # fmt: skip
+    :class:`bayesdecide.model.engine.MarginalModel`; ``x`` holds the log spreads (the first
+    ``fam.shape[0]``) and the log scale-mixture weights: of each observed cell when the cell
+    deviations are Student-t (``nu`` > 0; ``cell_w`` (C,) their positions in ``x``) and of each
+    level block when the level effects are (``level_nu`` > 0; ``blk_w`` (NB,) their positions,
+    -1 for ``mu``'s block)."""
+    store_kind, store_a, store_b = layout[6], layout[7], layout[8]
+    blk_term, n_sparse = layout[9], layout[11]
     grad = np.zeros(x.shape[0])
-    lp = _spread_prior(x[:lam0], fam, pa, pb, grad)
-    lam, lp_lam = _cell_scales(x, lam0, y.shape[1], nu, grad)
-    lp += lp_lam
+    lp = _spread_prior(x[: fam.shape[0]], fam, pa, pb, grad)
+    lam, lp_lam = _mixture_weights(x, cell_w, nu, grad)
+    blk_lam, lp_blk = _mixture_weights(x, blk_w, level_nu, grad)
+    lp += lp_lam + lp_blk
     var, vcell = _variances(x, pidx, fixed_var, pidx_cell, fixed_var_cell)
     n_terms, k = var.shape
     for t in range(n_terms):
@@ -648,19 +668,19 @@ def log_density(
         if not vcell[i] < 1e300:
             return -math.inf, grad
     ok, lpd, w, wy, _, store, b, linv, cst, lr, m1, mr, logdet_m = _system(
-        var, vcell, lam, layout, y, V, mask
+        var, vcell, lam, blk_lam, layout, y, V, mask
     )
     if not ok:
         return -math.inf, grad
     logdet_lambda = 0.0
-    for t in range(n_terms):
+    for p in range(blk_term.shape[0]):
         for i in range(k):
-            logdet_lambda += n_levels[t] * math.log(var[t, i])
+            logdet_lambda += math.log(var[blk_term[p], i] * blk_lam[p])
     btm = np.dot(b[:n_sparse].ravel(), m1) + np.dot(b[n_sparse:].ravel(), mr)
     lp += lpd - 0.5 * (logdet_lambda + logdet_m - btm)
 
     s_r, s_ll, s_store = _selected_inverse(linv, cst, lr, store_kind, store_a, store_b)
-    dvar = _level_variance_grad(var, blk_term, m1, mr, s_ll, s_r)
+    dvar, dblk = _level_variance_grad(var, blk_term, blk_lam, m1, mr, s_ll, s_r)
     dcell = np.zeros(k)
     dlam = np.zeros(y.shape[1])
     if np.any(pidx_cell >= 0) or nu > 0.0:
@@ -676,7 +696,11 @@ def log_density(
             grad[p] += dcell[i] * 2.0 * vcell[i]
     if nu > 0.0:
         for c in range(y.shape[1]):
-            grad[lam0 + c] += dlam[c] * lam[c]
+            grad[cell_w[c]] += dlam[c] * lam[c]
+    if level_nu > 0.0:
+        for p in range(blk_w.shape[0]):
+            if blk_w[p] >= 0:
+                grad[blk_w[p]] += dblk[p] * blk_lam[p]
     if not math.isfinite(lp) or not np.all(np.isfinite(grad)):
         return -math.inf, np.zeros(x.shape[0])
     return lp, grad
@@ -684,13 +708,14 @@ def log_density(
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def draw_effects(
-    x_draws, lam_draws, z_draws, term_blk_all, obs_row, layout, y, V, vinv, mask, pidx,
-    fixed_var, pidx_cell, fixed_var_cell,
+    x_draws, lam_draws, blk_lam_draws, z_draws, term_blk_all, obs_row, layout, y, V, vinv, mask,
+    pidx, fixed_var, pidx_cell, fixed_var_cell,
 ):  # fmt: skip
     """Exact draws of the level effects and the cells' effects given each draw of the spreads.
 
     ``x_draws`` (n, P) log spreads; ``lam_draws`` (n, C) every cell's scale-mixture weight of its
-    deviation variance (all 1 for normal deviations); ``z_draws`` (n, NZ) standard normal numbers, NZ = NB K + C K
+    deviation variance (all 1 for normal deviations); ``blk_lam_draws`` (n, NB) every level
+    block's weight of its prior variance (all 1 for normal level effects); ``z_draws`` (n, NZ) standard normal numbers, NZ = NB K + C K
     (the level blocks in elimination order: sparse levels, then the rest; then the cells), used in
     that order. ``term_blk_all`` (C, T) gives every cell's level block in each term, observed or
     not; ``obs_row`` (C,) each cell's column in the data arrays ``y``/``V``/``mask`` (K or NP,
@@ -723,7 +748,7 @@ def draw_effects(
             if obs_row[c] >= 0:
                 lam_obs[obs_row[c]] = lam_draws[n, c]
         ok, _, w, _, logdets, _, _, linv, cst, lr, m1, mr, _ = _system(
-            var, vcell, lam_obs, layout, y, V, mask
+            var, vcell, lam_obs, blk_lam_draws[n], layout, y, V, mask
         )
         if not ok:
             theta[n] = math.nan

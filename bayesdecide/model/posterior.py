@@ -90,6 +90,12 @@ def posterior_group(
         data["alpha"] = ((*sdims, "cell", "outcome"), alpha)
     if "cell_scale" in effects:
         data["cell_scale"] = ((*sdims, "obs_cell"), effects["cell_scale"])
+    for term in h.level_terms:
+        if f"level_scale_{term.name}" in effects:
+            data[f"level_scale_{term.name}"] = (
+                (*sdims, level_dim(term.name)),
+                effects[f"level_scale_{term.name}"],
+            )
     coords: dict[str, Any] = {
         "chain": np.arange(x.shape[0]),
         "draw": np.arange(x.shape[1]),
@@ -108,6 +114,12 @@ def posterior_group(
             long_name="scale-mixture weight of the cell's deviation variance (Student-t cells)",
             units="dimensionless; 1 = a typical cell, large = the cell escapes pooling",
         )
+    for term in h.level_terms:
+        if f"level_scale_{term.name}" in ds:
+            ds[f"level_scale_{term.name}"].attrs.update(
+                long_name="scale-mixture weight of the level's effect variance (Student-t levels)",
+                units="dimensionless; 1 = a typical level, large = the level escapes pooling",
+            )
     ds["tau"].attrs.update(
         long_name="intention-to-treat effect of assignment per assigned unit",
         units="the outcome's own unit (coord 'unit'), per assigned unit",
@@ -234,13 +246,15 @@ def prior_group(
             [model.priors[term.prior_name][j].sample(rng, shape) for j in range(k)], axis=-1
         )
         u = sigma[:, :, None, :] * rng.standard_normal((*shape, len(term.levels), k))
+        u *= np.sqrt(mixture_weights(rng, model.kp.level_nu, (*shape, len(term.levels))))[..., None]
         data[term.prior_name] = (("chain", "draw", kdim), sigma)
         data[f"u_{term.name}"] = (("chain", "draw", level_dim(term.name), kdim), u)
         theta += u[:, :, term.codes, :]
     if h.cell_deviation:
         sigma = np.stack([model.priors["sigma_cell"][j].sample(rng, shape) for j in range(k)], -1)
         data["sigma_cell"] = (("chain", "draw", kdim), sigma)
-        theta += sigma[:, :, None, :] * rng.standard_normal(theta.shape)
+        weight = np.sqrt(mixture_weights(rng, model.kp.nu, (*shape, len(h.cells))))[..., None]
+        theta += sigma[:, :, None, :] * weight * rng.standard_normal(theta.shape)
     data["tau"] = (("chain", "draw", "cell", "outcome"), assemble_outcomes(theta * inp.r, inp))
     coords: dict[str, Any] = {
         "chain": [0],
@@ -255,6 +269,14 @@ def prior_group(
     return xr.Dataset(data, coords=coords)
 
 
+def mixture_weights(rng: np.random.Generator, nu: float, shape: tuple[int, ...]) -> np.ndarray:
+    """Draws of the scale-mixture weights ``InvGamma(nu / 2, nu / 2)`` that make normal effects
+    Student-t with ``nu`` degrees of freedom; all 1 when ``nu`` is 0 (normal effects)."""
+    if not nu > 0:
+        return np.ones(shape)
+    return 1.0 / rng.gamma(0.5 * nu, 2.0 / nu, shape)
+
+
 def to_inference_data(groups: Mapping[str, xr.Dataset | None]) -> az.InferenceData:
     return az.InferenceData(**{k: v for k, v in groups.items() if v is not None})
 
@@ -265,6 +287,7 @@ __all__ = [
     "data_groups",
     "level_dim",
     "log_likelihood_group",
+    "mixture_weights",
     "modelled_dim",
     "posterior_group",
     "predictive_draws",

@@ -13,7 +13,9 @@ Names: ``mu`` (the hypermean: the effect at a typical cell averaged over levels)
 (spread of a factor's or an interaction's level effects, e.g. ``sigma_region``,
 ``sigma_segment_x_risk_band``), ``sigma_cell`` (spread of the cells' own deviations) and
 ``cell_nu`` (``Prior("Fixed", value=4)`` makes the cell deviations Student-t with that many degrees
-of freedom, shared by a cell's outcomes; not given: normal).
+of freedom, shared by a cell's outcomes; not given: normal) and ``level_nu`` (the same for the level
+effects of every factor and interaction: each level's effects are Student-t, so one outlying region
+or product escapes the pooling that its spread would otherwise impose; not given: normal).
 
 Units. Priors are in the outcome's *natural* units: the effect at a typical cell, in the outcome's
 own unit (dollars per customer, probability, tickets); see :mod:`bayesdecide.model.inputs` for how
@@ -49,6 +51,7 @@ POSITIVE_FAMILIES = {
 }
 PRIOR_SCALES = ("data", "fixed")
 TAIL = "cell_nu"  # degrees of freedom of Student-t cell deviations (optional)
+LEVEL_TAIL = "level_nu"  # degrees of freedom of Student-t level effects (optional)
 _DEFAULT_PARAMS = {"Normal": {"mu": 0.0}}
 _FAMILY_CODE = {
     "HalfNormal": HALF_NORMAL,
@@ -241,7 +244,9 @@ def resolve_priors(
         raise SpecError(f"prior_scale={prior_scale!r}: use one of {PRIOR_SCALES}")
     names = hierarchy.prior_names
     overrides = dict(overrides or {})
-    optional = [TAIL] if hierarchy.cell_deviation else []
+    optional = ([TAIL] if hierarchy.cell_deviation else []) + (
+        [LEVEL_TAIL] if hierarchy.level_terms else []
+    )
     unknown = [n for n in overrides if n not in names + optional]
     if unknown:
         raise SpecError(f"unknown prior(s) {unknown}; priors of this model are {names + optional}")
@@ -283,16 +288,21 @@ def resolve_priors(
             f"prior_scale='fixed' uses no data-dependent default, so every prior must be given; "
             f"missing: {missing}. Give them in priors= (natural units), or use prior_scale='data'"
         )
-    if TAIL in overrides:
-        given = overrides[TAIL]
-        tail = given if isinstance(given, Prior) else Prior.from_dict(given)
-        if tail.family != "Fixed" or not tail.kwargs["value"] > 0:
-            raise SpecError(
-                f"prior {TAIL!r} takes Prior('Fixed', value=nu) with nu > 0 degrees of freedom "
-                f"(got {tail!r})"
-            )
-        resolved[TAIL] = [tail] * len(outcomes)
+    for name in (TAIL, LEVEL_TAIL):
+        if name in overrides:
+            resolved[name] = [_degrees_of_freedom(name, overrides[name])] * len(outcomes)
     return resolved
+
+
+def _degrees_of_freedom(name: str, given: Any) -> Prior:
+    """The ``Prior("Fixed", value=nu)`` of a Student-t tail (``cell_nu``, ``level_nu``)."""
+    tail = given if isinstance(given, Prior) else Prior.from_dict(given)
+    if tail.family != "Fixed" or not tail.kwargs["value"] > 0:
+        raise SpecError(
+            f"prior {name!r} takes Prior('Fixed', value=nu) with nu > 0 degrees of freedom "
+            f"(got {tail!r})"
+        )
+    return tail
 
 
 @dataclass(frozen=True)
@@ -303,8 +313,8 @@ class KernelPriors:
     with ``fixed_var`` the fixed variance; ``pidx_cell``/``fixed_var_cell`` (K,) likewise for the
     cell deviations (variance 0 when the model has none); ``fam``, ``pa``, ``pb`` (P,) the prior
     family code and parameters of every free parameter; ``mu_shift`` (K,) the prior mean of
-    ``mu``; ``names`` (P,) ``"sigma_region[net_margin]"``-style labels; ``nu`` the degrees of
-    freedom of Student-t cell deviations (0: normal).
+    ``mu``; ``names`` (P,) ``"sigma_region[net_margin]"``-style labels; ``nu`` and ``level_nu``
+    the degrees of freedom of Student-t cell deviations and level effects (0: normal).
     """
 
     pidx: np.ndarray
@@ -318,6 +328,7 @@ class KernelPriors:
     names: list[str]
     groups: list[str]  # spread name of each free parameter ("sigma_region")
     nu: float = 0.0  # Student-t degrees of freedom of the cell deviations (0: normal)
+    level_nu: float = 0.0  # Student-t degrees of freedom of the level effects (0: normal)
 
     @property
     def n_free(self) -> int:
@@ -383,6 +394,7 @@ def kernel_priors(
         names=names,
         groups=groups,
         nu=float(priors[TAIL][0].kwargs["value"]) if TAIL in priors else 0.0,
+        level_nu=float(priors[LEVEL_TAIL][0].kwargs["value"]) if LEVEL_TAIL in priors else 0.0,
     )
 
 
@@ -429,7 +441,9 @@ def decode_priors(encoded: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 __all__ = [
+    "LEVEL_TAIL",
     "PRIOR_SCALES",
+    "TAIL",
     "KernelPriors",
     "Prior",
     "decode_priors",

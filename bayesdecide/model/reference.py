@@ -14,7 +14,7 @@ import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
 
-from bayesdecide.model.engine import MarginalModel
+from bayesdecide.model.engine import MarginalModel, level_scale_name
 from bayesdecide.model.priors import Prior
 
 
@@ -72,7 +72,16 @@ def add_hierarchy(model: MarginalModel) -> pt.TensorVariable:
             continue
         sigma = _spreads(model, term.prior_name, kp.fixed_var[t])
         z = pm.Normal(f"z_{term.name}", 0.0, 1.0, dims=(level_dim(term.name), "modelled_outcome"))
-        theta = theta + (z * sigma[None, :])[term.codes]
+        u = z * sigma[None, :]
+        if kp.level_nu > 0:  # Student-t level effects as a scale mixture, one weight per level
+            lam = [
+                pm.InverseGamma(
+                    level_scale_name(term.name, lv), 0.5 * kp.level_nu, 0.5 * kp.level_nu
+                )
+                for lv in term.levels
+            ]
+            u = u * pt.sqrt(pt.stack(lam))[:, None]
+        theta = theta + u[term.codes]
     if h.cell_deviation:
         sigma = _spreads(model, "sigma_cell", kp.fixed_var_cell)
         z = pm.Normal("z_cell", 0.0, 1.0, dims=("cell", "modelled_outcome"))

@@ -1078,6 +1078,11 @@ def model_and_diagnostics(m: MemoContext) -> None:
             + ")"
             + (f" + interactions ({'; '.join(' × '.join(i) for i in inter)})" if inter else "")
             + (
+                " (Student-t level effects: an outlying level is pooled less)"
+                if any(k.startswith("level_nu") for k in s.priors)
+                else ""
+            )
+            + (
                 " + a Student-t cell deviation"
                 if any(k.startswith("cell_nu") for k in s.priors)
                 else " + a normal cell deviation"

@@ -205,6 +205,14 @@ def test_appendix_says_on_which_scale_each_outcome_pooled(summary):
     assert f"control-arm mean): {summary.outcomes['renewed'].label.lower()}, {label}; the" in md
 
 
+def test_appendix_names_the_tails_of_the_level_effects_and_cells(summary):
+    md = _md(summary)
+    assert "Student-t level effects" not in md and "a normal cell deviation" in md
+    tails = {**summary.priors, "level_nu[net_margin]": "Fixed(value=4)"}
+    md = _md(dataclasses.replace(summary, priors=tails))
+    assert "(Student-t level effects: an outlying level is pooled less)" in md
+
+
 def test_card_text_is_escaped_in_markdown(summary):
     card = dataclasses.replace(summary.card, description="<script>alert(1)</script> and x <= 1")
     md = _md(dataclasses.replace(summary, card=card))
