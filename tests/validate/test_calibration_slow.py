@@ -133,3 +133,36 @@ def test_no_regression(name):
     assert levels["bias_sd"].abs().max() <= bias_sd, levels["bias_sd"].abs().idxmax()
     # pooling at least a quarter better than the per-cell estimates (measured: 9-42% of them)
     assert summary["rmse"] <= 0.75 * summary["raw_rmse"], (summary["rmse"], summary["raw_rmse"])
+
+
+def test_student_t_levels_let_the_outlying_region_escape():
+    """``level_nu`` on the process with one outlying region (Metro, about -7.8 against regions
+    near +1): Metro is pulled in less and the cells are estimated better than with normal level
+    effects, with cell coverage still on target. Measured (20 replicates): Metro +0.28 sd against
+    +0.47, RMSE 1.02 against 1.11, cell coverage 91.6%."""
+    import bayesdecide as bd
+
+    name = "outlying_region"
+    process = PROCESSES[name]
+    normal = _run(name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tails = run_calibration(
+            process,
+            REPLICATIONS,
+            fit_fn=HierarchicalFit(
+                draws=500, chains=4, options={"priors": {"level_nu": bd.Prior("Fixed", value=4)}}
+            ),
+        )
+    assert not tails.summary().iloc[0]["failed"], tails.failures
+    factor, outlier = process.holdout
+    bias = {
+        k: abs(r.levels().loc[(process.primary, factor, outlier), "bias_sd"])
+        for k, r in (("normal", normal), ("tails", tails))
+    }
+    assert bias["tails"] < 0.8 * bias["normal"], bias
+    assert bias["tails"] < 0.4, bias
+    rmse = {k: r.summary().iloc[0]["rmse"] for k, r in (("normal", normal), ("tails", tails))}
+    assert rmse["tails"] < 0.97 * rmse["normal"], rmse
+    lo, hi = TARGETS.cell_coverage
+    assert lo <= tails.summary().iloc[0]["cell_cov90"] <= hi
