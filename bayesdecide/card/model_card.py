@@ -73,8 +73,8 @@ class ModelCard:
     )
     hierarchy: Hierarchy = key("grouping factors the model pools treatment effects over")
     priors: dict[str, Any] = key(
-        "prior overrides by name (mu, sigma_<factor>, sigma_<f1>_x_<f2>, sigma_cell, cell_nu, level_nu), "
-        "each a table with a family and its parameters",
+        "prior overrides by name (mu, sigma_<factor>, sigma_<f1>_x_<f2>, sigma_cell, cell_nu, "
+        "level_nu), each a table with a family and its parameters",
         {},
     )
     sampling: FitSettings = key(

@@ -673,9 +673,15 @@ def log_density(
     if not ok:
         return -math.inf, grad
     logdet_lambda = 0.0
-    for p in range(blk_term.shape[0]):
-        for i in range(k):
-            logdet_lambda += math.log(var[blk_term[p], i] * blk_lam[p])
+    if level_nu > 0.0:
+        for p in range(blk_term.shape[0]):
+            for i in range(k):
+                logdet_lambda += math.log(var[blk_term[p], i] * blk_lam[p])
+    else:  # normal levels: n_levels log var per term (the same sum, in fewer operations)
+        n_levels = layout[10]
+        for t in range(n_terms):
+            for i in range(k):
+                logdet_lambda += n_levels[t] * math.log(var[t, i])
     btm = np.dot(b[:n_sparse].ravel(), m1) + np.dot(b[n_sparse:].ravel(), mr)
     lp += lpd - 0.5 * (logdet_lambda + logdet_m - btm)
 
