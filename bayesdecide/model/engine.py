@@ -173,15 +173,9 @@ class MarginalModel:
         # position in x of every level block's log scale-mixture weight (-1: mu, normal levels);
         # the weights are ordered by term and level (param_names), the blocks by elimination
         blk_w = np.full(int(self.n_levels.sum()), -1, np.int64)
-        if self.kp.level_nu > 0:
-            offsets = _block_offsets(self.n_levels, sparse)
-            nxt = self._level_w0
-            for t, term in enumerate(self.inputs.hierarchy.terms):
-                if term.is_intercept:
-                    continue
-                n = int(self.n_levels[t])
-                blk_w[offsets[t] : offsets[t] + n] = np.arange(nxt, nxt + n)
-                nxt += n
+        offsets = _block_offsets(self.n_levels, sparse)
+        for t, positions in self.level_weight_positions().items():
+            blk_w[offsets[t] : offsets[t] + len(positions)] = positions
         self._blk_w = blk_w
         # position in x of every observed cell's log scale-mixture weight (-1: normal cells)
         n_obs = len(self.inputs.obs_cells)
@@ -202,12 +196,22 @@ class MarginalModel:
         """Position in ``x`` of the first level weight (after the cells' weights)."""
         return self.n_spreads + (len(self.inputs.obs_cells) if self.kp.nu > 0 else 0)
 
+    def level_weight_positions(self) -> dict[int, np.ndarray]:
+        """Term index -> positions in ``x`` of its levels' log scale-mixture weights (Student-t
+        level effects; empty for normal ones), term by term after the cells' weights."""
+        if not self.kp.level_nu > 0:
+            return {}
+        out, first = {}, self._level_w0
+        for t, term in enumerate(self.inputs.hierarchy.terms):
+            if not term.is_intercept:
+                out[t] = np.arange(first, first + len(term.levels), dtype=np.int64)
+                first += len(term.levels)
+        return out
+
     @property
     def n_level_weights(self) -> int:
         """Number of level scale-mixture weights sampled (Student-t level effects)."""
-        if not self.kp.level_nu > 0:
-            return 0
-        return sum(len(t.levels) for t in self.inputs.hierarchy.level_terms)
+        return sum(len(p) for p in self.level_weight_positions().values())
 
     @property
     def n_free(self) -> int:
@@ -293,7 +297,7 @@ class MarginalModel:
                 rng = np.random.default_rng([seed, _EFFECT_STREAM, chain, d])
                 z[i] = rng.standard_normal(self.n_random)
                 if nu > 0:  # Student-t deviations: weights of cells without data from the prior
-                    lam[i] = 1.0 / rng.gamma(0.5 * nu, 2.0 / nu, n_cells)
+                    lam[i] = mixture_weights(rng, nu, (n_cells,))
             if nu > 0:
                 lam[:, self.inputs.obs_cells] = np.exp(x[chain, start:stop][:, self._cell_w])
             if has_blk.any():
@@ -336,17 +340,21 @@ class MarginalModel:
         out: dict[str, np.ndarray] = {"theta": theta, "loglik": loglik}
         if nu > 0:
             out["cell_scale"] = np.exp(x[..., self._cell_w])
-        if self.kp.level_nu > 0:
-            first = self._level_w0
-            for term in h.level_terms:
-                n = len(term.levels)
-                out[f"level_scale_{term.name}"] = np.exp(x[..., first : first + n])
-                first += n
+        for t, positions in self.level_weight_positions().items():
+            out[f"level_scale_{h.terms[t].name}"] = np.exp(x[..., positions])
         for t, term in enumerate(h.terms):
             first = int(np.flatnonzero(blk_term == t)[0])
             levels = u[:, :, first : first + int(self.n_levels[t])]
             out[f"u_{term.name}"] = levels + self.kp.mu_shift if term.is_intercept else levels
         return out
+
+
+def mixture_weights(rng: np.random.Generator, nu: float, shape: tuple[int, ...]) -> np.ndarray:
+    """Draws of the scale-mixture weights ``InvGamma(nu / 2, nu / 2)`` that make normal effects
+    Student-t with ``nu`` degrees of freedom; all 1 when ``nu`` is 0 (normal effects)."""
+    if not nu > 0:
+        return np.ones(shape)
+    return 1.0 / rng.gamma(0.5 * nu, 2.0 / nu, shape)
 
 
 def level_scale_name(term: str, level: str) -> str:
@@ -397,4 +405,10 @@ def free_parameters(names: list[str]) -> Mapping[str, list[int]]:
     return out
 
 
-__all__ = ["MarginalModel", "free_parameters", "level_scale_name", "spread_draws"]
+__all__ = [
+    "MarginalModel",
+    "free_parameters",
+    "level_scale_name",
+    "mixture_weights",
+    "spread_draws",
+]

@@ -44,12 +44,11 @@ from bayesdecide.model.arms import (
 from bayesdecide.model.baseline import baseline_draws
 from bayesdecide.model.defaults import FIT_DEFAULTS
 from bayesdecide.model.diagnostics import diagnose
-from bayesdecide.model.engine import MarginalModel
+from bayesdecide.model.engine import MarginalModel, mixture_weights
 from bayesdecide.model.inputs import POOLING_SCALES, ModelInputs, assemble_outcomes, build_inputs
 from bayesdecide.model.posterior import (
     data_groups,
     log_likelihood_group,
-    mixture_weights,
     posterior_group,
     predictive_draws,
     predictive_group,

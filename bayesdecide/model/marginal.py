@@ -672,16 +672,15 @@ def log_density(
     )
     if not ok:
         return -math.inf, grad
+    # log|Lambda| = sum_t n_levels_t sum_k log var[t, k] + K sum_p log w_p (w = 1: log 0.0 adds
+    # nothing, so normal levels keep their arithmetic exactly)
+    n_levels = layout[10]
     logdet_lambda = 0.0
-    if level_nu > 0.0:
-        for p in range(blk_term.shape[0]):
-            for i in range(k):
-                logdet_lambda += math.log(var[blk_term[p], i] * blk_lam[p])
-    else:  # normal levels: n_levels log var per term (the same sum, in fewer operations)
-        n_levels = layout[10]
-        for t in range(n_terms):
-            for i in range(k):
-                logdet_lambda += n_levels[t] * math.log(var[t, i])
+    for t in range(n_terms):
+        for i in range(k):
+            logdet_lambda += n_levels[t] * math.log(var[t, i])
+    for p in range(blk_lam.shape[0]):
+        logdet_lambda += k * math.log(blk_lam[p])
     btm = np.dot(b[:n_sparse].ravel(), m1) + np.dot(b[n_sparse:].ravel(), mr)
     lp += lpd - 0.5 * (logdet_lambda + logdet_m - btm)
 

@@ -25,7 +25,7 @@ import numpy as np
 import xarray as xr
 
 from bayesdecide.model.arms import ARM_UNITS
-from bayesdecide.model.engine import MarginalModel, spread_draws
+from bayesdecide.model.engine import MarginalModel, mixture_weights, spread_draws
 from bayesdecide.model.inputs import ModelInputs, assemble_outcomes
 from bayesdecide.model.terms import INTERCEPT
 
@@ -269,14 +269,6 @@ def prior_group(
     return xr.Dataset(data, coords=coords)
 
 
-def mixture_weights(rng: np.random.Generator, nu: float, shape: tuple[int, ...]) -> np.ndarray:
-    """Draws of the scale-mixture weights ``InvGamma(nu / 2, nu / 2)`` that make normal effects
-    Student-t with ``nu`` degrees of freedom; all 1 when ``nu`` is 0 (normal effects)."""
-    if not nu > 0:
-        return np.ones(shape)
-    return 1.0 / rng.gamma(0.5 * nu, 2.0 / nu, shape)
-
-
 def to_inference_data(groups: Mapping[str, xr.Dataset | None]) -> az.InferenceData:
     return az.InferenceData(**{k: v for k, v in groups.items() if v is not None})
 
@@ -287,7 +279,6 @@ __all__ = [
     "data_groups",
     "level_dim",
     "log_likelihood_group",
-    "mixture_weights",
     "modelled_dim",
     "posterior_group",
     "predictive_draws",

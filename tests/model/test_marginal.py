@@ -66,17 +66,12 @@ def _dense_covariance(m: MarginalModel, x: np.ndarray):
 
 
 def _level_weights(m: MarginalModel, x: np.ndarray) -> list[np.ndarray]:
-    """Each term's levels' scale-mixture weights (1 for mu and for normal level effects), read
-    from ``x`` in the order of ``param_names``."""
-    out, first = [], m._level_w0
-    for term in m.inputs.hierarchy.terms:
-        n = len(term.levels)
-        if term.is_intercept or not m.kp.level_nu > 0:
-            out.append(np.ones(n))
-            continue
-        out.append(np.exp(x[first : first + n]))
-        first += n
-    return out
+    """Each term's levels' scale-mixture weights (1 for mu and for normal level effects)."""
+    positions = m.level_weight_positions()
+    return [
+        np.exp(x[positions[t]]) if t in positions else np.ones(len(term.levels))
+        for t, term in enumerate(m.inputs.hierarchy.terms)
+    ]
 
 
 def _pymc_marginal_logp(m: MarginalModel):
@@ -141,12 +136,8 @@ def _pymc_marginal_logp(m: MarginalModel):
         if kp.nu > 0:
             for r, p in enumerate(m._cell_w):
                 point[f"lam{r}_log__"] = x[p]
-        first = m._level_w0
-        for t, term in enumerate(inp.hierarchy.terms):
-            if term.is_intercept or not kp.level_nu > 0:
-                continue
-            point[f"w{t}_log__"] = x[first : first + len(term.levels)]
-            first += len(term.levels)
+        for t, positions in m.level_weight_positions().items():
+            point[f"w{t}_log__"] = x[positions]
         return float(logp(point)), np.asarray(dlogp(point))
 
     return evaluate
