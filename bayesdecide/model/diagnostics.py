@@ -22,6 +22,9 @@ from scipy import stats
 
 THRESHOLDS = {"max_rhat": 1.01, "min_ess_bulk": 400.0, "min_ess_tail": 400.0, "min_bfmi": 0.3}
 _BLOM = 3.0 / 8.0
+# at most this many threads rank and transform chunks of series at once (each chunk of 512 series
+# of 4 x 1,000 draws holds about 180 MB of temporaries at its peak)
+_MAX_THREADS = 8
 
 
 def _split(a: np.ndarray) -> np.ndarray:
@@ -180,7 +183,7 @@ def _rhat_and_ess_threaded(a: np.ndarray, chunk: int = 512) -> tuple[np.ndarray,
     """:func:`_rhat_and_ess` over chunks of series on the machine's cores (NumPy releases the
     GIL in its sorts and FFTs); the results are the same whatever the number of threads."""
     starts = range(0, len(a), chunk)
-    workers = min(os.cpu_count() or 1, len(starts))
+    workers = min(os.cpu_count() or 1, _MAX_THREADS, len(starts))
     if workers <= 1:
         return _rhat_and_ess(a)
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
