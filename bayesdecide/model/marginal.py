@@ -672,7 +672,7 @@ def log_density(
     )
     if not ok:
         return -math.inf, grad
-    # log|Lambda| = sum_t n_levels_t sum_k log var[t, k] + K sum_p log w_p (w = 1: log 0.0 adds
+    # log|Lambda| = sum_t n_levels_t sum_k log var[t, k] + K sum_p log w_p (w = 1: log 1 = 0.0 adds
     # nothing, so normal levels keep their arithmetic exactly)
     n_levels = layout[10]
     logdet_lambda = 0.0
