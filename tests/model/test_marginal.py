@@ -206,6 +206,35 @@ def test_every_elimination_order_gives_the_same_density(make_table):
         np.testing.assert_allclose(grad, ref[1], rtol=1e-8, atol=1e-10)
 
 
+@pytest.mark.parametrize("interaction", [False, True])
+def test_param_names_name_the_coordinates_the_density_reads(make_table, interaction):
+    """The kernel reads each weight from the position ``level_weight_positions`` and ``_cell_w``
+    give; ``param_names`` (the posterior's ``spread`` coordinate) is built by a separate loop, so
+    tie the two: every position carries its own cell's or level's name."""
+    from bayesdecide.model.engine import level_scale_name
+
+    priors = {"level_nu": Prior("Fixed", value=3.0)}
+    if not interaction:  # a saturated interaction leaves no cell deviation to give tails
+        priors["cell_nu"] = Prior("Fixed", value=4.0)
+    interactions = [("fa", "fb")] if interaction else ()
+    m = _model(make_table(seed=1, n_outcomes=2), priors=priors, interactions=interactions)
+    names = m.param_names
+    assert len(names) == m.n_free == len(set(names))
+    assert names[: m.n_spreads] == list(m.kp.names)
+    cell_positions = m._cell_w[m._cell_w >= 0]  # -1: normal cells, no weight
+    assert len(cell_positions) == (0 if interaction else len(m.inputs.obs_cells))
+    for r, position in enumerate(cell_positions):
+        assert names[position] == f"cell_scale[{m.inputs.cells[m.inputs.obs_cells[r]]}]"
+    positions = m.level_weight_positions()
+    terms = m.inputs.hierarchy.terms
+    assert sorted(positions) == [t for t, term in enumerate(terms) if not term.is_intercept]
+    for t, where in positions.items():
+        expected = [level_scale_name(terms[t].name, level) for level in terms[t].levels]
+        assert [names[p] for p in where] == expected
+    covered = np.concatenate([cell_positions, *positions.values()])
+    assert sorted(covered) == list(range(m.n_spreads, m.n_free))
+
+
 @pytest.mark.parametrize("level_nu", [None, 3.0])
 def test_conditional_effect_draws_match_the_dense_posterior(make_table, level_nu):
     """Given the spreads (and the levels' scale-mixture weights of Student-t level effects),
