@@ -46,6 +46,9 @@ from bayesdecide.simulate.simulation import Simulation
 
 SUPPORT_TICKET_COST = 18.0  # dollars per support ticket (the seed's support cost)
 ANNOYANCE_PENALTY = 35.0  # dollars per annoyed customer (the seed's business assumption)
+# Per segment: (mean, sd) of the log of the base margin (dollars per customer over 90 days if the
+# customer renews), drawn independently of everything else about the customer.
+BASE_MARGIN_LOG = {"SMB": (4.35, 0.45), "Mid-market": (5.45, 0.42), "Enterprise": (6.65, 0.38)}
 RISK_BANDS = ("Low risk", "Medium risk", "High risk")
 SEGMENTS = ("SMB", "Mid-market", "Enterprise")
 REGIONS = ("Americas", "EMEA", "APAC")
@@ -103,8 +106,12 @@ def simulate_retention(
     support_history = rng.poisson(np.exp(-0.8 + 0.7 * (1 - prior_usage) + 0.25 * is_ent), size=n)
     base_margin = np.where(
         is_smb,
-        rng.lognormal(4.35, 0.45, size=n),
-        np.where(is_mid, rng.lognormal(5.45, 0.42, size=n), rng.lognormal(6.65, 0.38, size=n)),
+        rng.lognormal(*BASE_MARGIN_LOG["SMB"], size=n),
+        np.where(
+            is_mid,
+            rng.lognormal(*BASE_MARGIN_LOG["Mid-market"], size=n),
+            rng.lognormal(*BASE_MARGIN_LOG["Enterprise"], size=n),
+        ),
     )
     churn_risk = np.clip(
         0.08

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -25,14 +25,38 @@ class Simulation:
         indexed by the grouping factors.
     spec:
         The :class:`~bayesdecide.data.spec.ExperimentSpec` that describes ``data``.
+    population:
+        The *population* cell effects, when the simulator can state them: per cell (indexed by
+        the grouping factors), the expected effect of assignment for a unit drawn from the cell's
+        population, in the outcome's units. None when ``truth`` is already per cell (it is then
+        the population effect) or the simulator does not know it.
+
+    Two cell estimands
+    ------------------
+    With per-unit truth, a cell's *sample* effect (the mean of its units' true effects) differs
+    from its *population* effect by the luck of which units the cell drew: for a 26-account cell
+    whose effect scales with a lognormal margin (coefficient of variation 0.6), by about 12%. The
+    cell's estimate and its standard error (difference in arm means, adjusted or not) are for the
+    population effect, and so is a hierarchical model's cell effect: a decision about the next
+    units of a cell needs that one. :meth:`true_cell_effects` returns the population effect when
+    it is known, :meth:`sample_cell_effects` the sample effect.
     """
 
     data: pd.DataFrame
     truth: pd.DataFrame
     spec: ExperimentSpec
+    population: pd.DataFrame | None = field(default=None, kw_only=True)
 
     def true_cell_effects(self) -> pd.DataFrame:
-        """True expected effect per cell (mean over the cell's units), indexed by the groups."""
+        """True effect per cell, indexed by the groups: the population effect when the simulator
+        states it (:attr:`population`), else the mean of the cell's units' true effects."""
+        if self.population is not None:
+            return self.population
+        return self.sample_cell_effects()
+
+    def sample_cell_effects(self) -> pd.DataFrame:
+        """Mean of the true effects of each cell's own units, indexed by the groups (the truth
+        itself when it is per cell)."""
         groups = list(self.spec.groups)
         if set(groups) <= set(self.truth.index.names):
             return self.truth

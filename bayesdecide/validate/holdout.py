@@ -5,8 +5,8 @@ removed from the EffectTable, the model is fitted on the rest, and the level's e
 as a new level with ``fit.predict_new({factor: level})`` (a fresh level effect drawn from the
 factor's spread, fresh interaction and cell deviations). The held-out level's predicted effect is
 the average of the predicted cells weighted by the held-out cells' units (the experiment's mix);
-its truth is the same average of the true cell effects (the mean of the per-unit true effects in
-the level). PIT is the predictive probability of an effect at or below the truth: near 0 or 1 when
+its truth is the same average of the true cell effects
+(:meth:`~bayesdecide.simulate.Simulation.true_cell_effects`). PIT is the predictive probability of an effect at or below the truth: near 0 or 1 when
 the truth is in a tail of the prediction.
 """
 

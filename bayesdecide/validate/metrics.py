@@ -2,8 +2,11 @@
 
 Estimands (each in the outcome's unit per assigned unit, e.g. dollars per customer):
 
-- a **cell**'s effect: the mean of the true per-unit expected effects of the units in the cell
-  (:meth:`~bayesdecide.simulate.Simulation.true_cell_effects`); its posterior is the cell's ``tau``;
+- a **cell**'s effect: the expected effect of assignment for a unit drawn from the cell's
+  population, where the process states it, else the mean of the true per-unit effects of the
+  cell's own units (:meth:`~bayesdecide.simulate.Simulation.true_cell_effects`; the two differ by
+  the luck of which units a small cell drew, and the cell estimate's standard error is for the
+  population effect); its posterior is the cell's ``tau``;
 - a **factor level**'s effect: the experiment-mix average of its cells' effects, weights = units
   per cell in that replicate (``n_control + n_treatment``); its posterior is the same weighted
   average of the ``tau`` draws;

@@ -3,9 +3,18 @@
 Every simulator here returns a :class:`~bayesdecide.simulate.Simulation` whose ``spec`` works with
 :func:`bayesdecide.cell_stats` and whose ``truth`` holds, per unit (one row per row of ``data``),
 the exact expected effect of assignment on every outcome given that unit's pre-treatment
-characteristics. A cell's true effect is the mean of its units' truths
-(:meth:`~bayesdecide.simulate.Simulation.true_cell_effects`): the effect of assigning everyone in
-the cell, for the units that were in the experiment (a sample-average treatment effect).
+characteristics, and whose ``population`` holds, per cell, the expected effect of assignment for a
+unit drawn from the cell's population (:func:`plan_tiers_population`,
+:func:`regional_coupon_population`, :func:`retention_population`). The calibration compares the
+posterior with the population effect (:meth:`~bayesdecide.simulate.Simulation.true_cell_effects`):
+it is what a decision about a cell's next customers needs, and what a cell estimate's standard
+error is for (its arm variances include the spread of the units' own effects). The mean of the
+cell's own units' truths (the sample effect,
+:meth:`~bayesdecide.simulate.Simulation.sample_cell_effects`) differs from it by the luck of the
+draw: +-12% in a 26-account cell whose effect scales with a lognormal margin, $155 against $229
+in a 4-customer Enterprise high-risk cell of the retention process. Against the sample effects,
+the unpooled 90% intervals of the multiplicative process's discount cost covered 95.5% of cells
+(20 replicates), against the population effects 90.3%.
 
 A :class:`Process` pairs a simulator with the model settings an analyst would choose for it
 (factors, interactions, primary outcome). :data:`PROCESSES` lists the processes of the calibration
@@ -23,6 +32,8 @@ generator, kept as the reference process ``"markets"``):
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -85,6 +96,7 @@ _COUNTRY = {
 _MARGIN_SIGMA = 0.55  # sd of log margin within plan x country (lognormal, mean 1)
 _REVENUE_SIGMA = 0.25  # sd of log(prior revenue / (1.6 x margin))
 _ENGAGEMENT_LIFT = 0.10  # extra lift (probability points) of a fully disengaged account
+_ENGAGEMENT_BETA = (2.2, 2.0)  # Beta parameters of engagement (mean 0.524)
 _CONTACT_SHAPE = 16.0  # Gamma shape of the contact-cost multiplier (mean 1, cv 0.25)
 
 PLAN_TIER_OUTCOMES: tuple[Outcome, ...] = (
@@ -110,6 +122,82 @@ def plan_tiers_spec() -> ExperimentSpec:
         groups=("plan", "channel", "country"),
         covariates=("engagement", "prior_revenue"),
     )
+
+
+def _per(table: dict[str, dict[str, float]], names: tuple[str, ...], key: str) -> np.ndarray:
+    """One parameter of every level, in ``names`` order."""
+    return np.array([table[name][key] for name in names])
+
+
+def _plan_tier_parts(
+    plan_i: np.ndarray,
+    channel_i: np.ndarray,
+    country_i: np.ndarray,
+    engagement: np.ndarray,
+    margin_level: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Per account of :func:`simulate_plan_tiers`, from its level codes, engagement (0-1) and
+    lognormal margin factor (mean 1): ``margin`` if renewed (dollars), control renewal probability
+    ``p0``, ``lift`` (probability points), ``discount_rate`` (share of margin), ``contact_mean``
+    (dollars), control ticket rate ``lam0`` (tickets per quarter) and ``ticket_effect`` (log
+    rate)."""
+    return {
+        "margin": _per(_PLAN, PLAN_TIERS, "price")[plan_i]
+        * _per(_COUNTRY, COUNTRIES, "price")[country_i]
+        * margin_level,
+        "p0": 0.45 + 0.35 * engagement + _per(_PLAN, PLAN_TIERS, "p0")[plan_i],
+        "lift": _per(_PLAN, PLAN_TIERS, "lift")[plan_i]
+        + _per(_CHANNEL, SALES_CHANNELS, "lift")[channel_i]
+        + _per(_COUNTRY, COUNTRIES, "lift")[country_i]
+        + _ENGAGEMENT_LIFT * (1.0 - engagement),
+        "discount_rate": _per(_PLAN, PLAN_TIERS, "discount")[plan_i],
+        "contact_mean": _per(_CHANNEL, SALES_CHANNELS, "contact")[channel_i]
+        * _per(_PLAN, PLAN_TIERS, "contact")[plan_i]
+        * _per(_COUNTRY, COUNTRIES, "labour")[country_i],
+        "lam0": 0.25 * _per(_PLAN, PLAN_TIERS, "tickets")[plan_i] * (1.6 - engagement),
+        "ticket_effect": _per(_CHANNEL, SALES_CHANNELS, "ticket_effect")[channel_i],
+    }
+
+
+def _plan_tier_truth(parts: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Expected effect of assignment on every outcome given :func:`_plan_tier_parts`."""
+    gross = parts["lift"] * parts["margin"]
+    discount = parts["discount_rate"] * parts["margin"] * (parts["p0"] + parts["lift"])
+    tickets = parts["lam0"] * np.expm1(parts["ticket_effect"])
+    return pd.DataFrame(
+        {
+            "net_revenue": gross - discount - parts["contact_mean"] - TICKET_COST * tickets,
+            "renewed": parts["lift"],
+            "gross_margin": gross,
+            "discount_cost": discount,
+            "contact_cost": parts["contact_mean"],
+            "support_tickets": tickets,
+        }
+    )
+
+
+def plan_tiers_population() -> pd.DataFrame:
+    """Population cell effects of :func:`simulate_plan_tiers`: per plan x channel x country, the
+    expected effect of assignment for an account drawn from the cell (outcomes' units).
+
+    Exact, not simulated: engagement and the margin factor are independent of each other and of
+    the labels, and every per-account effect is linear in each of them, so the expectation is the
+    per-account effect at their means (engagement 2.2 / 4.2, margin factor 1).
+    """
+    sizes = (len(PLAN_TIERS), len(SALES_CHANNELS), len(COUNTRIES))
+    codes = [c.ravel() for c in np.indices(sizes)]
+    cells = codes[0].size
+    a, b = _ENGAGEMENT_BETA
+    parts = _plan_tier_parts(*codes, np.full(cells, a / (a + b)), np.ones(cells))
+    grid = pd.MultiIndex.from_arrays(
+        [
+            np.array(PLAN_TIERS)[codes[0]],
+            np.array(SALES_CHANNELS)[codes[1]],
+            np.array(COUNTRIES)[codes[2]],
+        ],
+        names=["plan", "channel", "country"],
+    )
+    return _plan_tier_truth(parts).set_index(grid)
 
 
 def simulate_plan_tiers(seed: int = 1, n: int = 150_000, treat_share: float = 0.5) -> Simulation:
@@ -169,40 +257,21 @@ def simulate_plan_tiers(seed: int = 1, n: int = 150_000, treat_share: float = 0.
     cum = np.cumsum(_CHANNEL_GIVEN_PLAN, axis=1)[plan_i]
     channel_i = np.minimum((u[:, None] > cum).sum(axis=1), len(SALES_CHANNELS) - 1)
     country_i = rng.choice(len(COUNTRIES), size=n, p=[_COUNTRY[c]["share"] for c in COUNTRIES])
-    engagement = rng.beta(2.2, 2.0, size=n)
+    engagement = rng.beta(*_ENGAGEMENT_BETA, size=n)
     margin_level = np.exp(_MARGIN_SIGMA * rng.standard_normal(n) - 0.5 * _MARGIN_SIGMA**2)
     revenue_noise = np.exp(_REVENUE_SIGMA * rng.standard_normal(n) - 0.5 * _REVENUE_SIGMA**2)
     treatment = (rng.random(n) < treat_share).astype(np.int8)
 
-    def per(table: dict[str, dict[str, float]], names: tuple[str, ...], key: str) -> np.ndarray:
-        return np.array([table[name][key] for name in names])
-
-    margin = (
-        per(_PLAN, PLAN_TIERS, "price")[plan_i]
-        * per(_COUNTRY, COUNTRIES, "price")[country_i]
-        * margin_level
-    )
+    parts = _plan_tier_parts(plan_i, channel_i, country_i, engagement, margin_level)
+    margin = parts["margin"]
     prior_revenue = 1.6 * margin * revenue_noise
-    p0 = 0.45 + 0.35 * engagement + per(_PLAN, PLAN_TIERS, "p0")[plan_i]
-    lift = (
-        per(_PLAN, PLAN_TIERS, "lift")[plan_i]
-        + per(_CHANNEL, SALES_CHANNELS, "lift")[channel_i]
-        + per(_COUNTRY, COUNTRIES, "lift")[country_i]
-        + _ENGAGEMENT_LIFT * (1.0 - engagement)
+    renewed = (rng.random(n) < parts["p0"] + treatment * parts["lift"]).astype(np.int8)
+    contact_cost = (
+        treatment * parts["contact_mean"] * rng.gamma(_CONTACT_SHAPE, 1.0 / _CONTACT_SHAPE, n)
     )
-    renewed = (rng.random(n) < p0 + treatment * lift).astype(np.int8)
-    discount_rate = per(_PLAN, PLAN_TIERS, "discount")[plan_i]
-    contact_mean = (
-        per(_CHANNEL, SALES_CHANNELS, "contact")[channel_i]
-        * per(_PLAN, PLAN_TIERS, "contact")[plan_i]
-        * per(_COUNTRY, COUNTRIES, "labour")[country_i]
-    )
-    contact_cost = treatment * contact_mean * rng.gamma(_CONTACT_SHAPE, 1.0 / _CONTACT_SHAPE, n)
-    lam0 = 0.25 * per(_PLAN, PLAN_TIERS, "tickets")[plan_i] * (1.6 - engagement)
-    ticket_effect = per(_CHANNEL, SALES_CHANNELS, "ticket_effect")[channel_i]
-    support_tickets = rng.poisson(lam0 * np.exp(treatment * ticket_effect))
+    support_tickets = rng.poisson(parts["lam0"] * np.exp(treatment * parts["ticket_effect"]))
     gross_margin = renewed * margin
-    discount_cost = treatment * renewed * discount_rate * margin
+    discount_cost = treatment * renewed * parts["discount_rate"] * margin
     net_revenue = gross_margin - discount_cost - contact_cost - TICKET_COST * support_tickets
 
     data = pd.DataFrame(
@@ -222,21 +291,10 @@ def simulate_plan_tiers(seed: int = 1, n: int = 150_000, treat_share: float = 0.
             "support_tickets": support_tickets.astype(np.int32),
         }
     )
-    gross_effect = lift * margin
-    discount_effect = discount_rate * margin * (p0 + lift)
-    ticket_truth = lam0 * np.expm1(ticket_effect)
-    net_effect = gross_effect - discount_effect - contact_mean - TICKET_COST * ticket_truth
-    truth = pd.DataFrame(
-        {
-            "net_revenue": net_effect,
-            "renewed": lift,
-            "gross_margin": gross_effect,
-            "discount_cost": discount_effect,
-            "contact_cost": contact_mean,
-            "support_tickets": ticket_truth,
-        }
+    truth = _plan_tier_truth(parts)
+    return Simulation(
+        data=data, truth=truth, spec=plan_tiers_spec(), population=plan_tiers_population()
     )
-    return Simulation(data=data, truth=truth, spec=plan_tiers_spec())
 
 
 # ------------------------------------------------------------------------------------------------
@@ -323,6 +381,64 @@ def product_region_lift() -> pd.DataFrame:
     return pd.DataFrame(values, index=list(PRODUCTS), columns=list(REGIONS))
 
 
+def _coupon_parts(
+    product_i: np.ndarray, region_i: np.ndarray, type_i: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Per shopper of :func:`simulate_regional_coupon`, from the level codes: ``mean_rate``
+    (orders per 30 days), ``basket`` (mean order value before the shopper's lognormal factor,
+    dollars), the order-rate lift ``rho``, the order-value lift ``delta`` and the product's
+    ``margin`` (share of GMV)."""
+    return {
+        "mean_rate": _per(_SHOPPER, SHOPPER_TYPES, "orders")[type_i]
+        * _per(_PRODUCT, PRODUCTS, "freq")[product_i],
+        "basket": _per(_PRODUCT, PRODUCTS, "basket")[product_i]
+        * _per(_REGION, REGIONS, "price")[region_i],
+        "rho": _per(_REGION, REGIONS, "rate")[region_i]
+        + _per(_PRODUCT, PRODUCTS, "rate")[product_i]
+        + _per(_SHOPPER, SHOPPER_TYPES, "rate")[type_i]
+        + product_region_lift().to_numpy()[product_i, region_i],
+        "delta": _per(_PRODUCT, PRODUCTS, "basket_lift")[product_i]
+        + _per(_REGION, REGIONS, "basket_lift")[region_i],
+        "margin": _per(_PRODUCT, PRODUCTS, "margin")[product_i],
+    }
+
+
+def regional_coupon_population() -> pd.DataFrame:
+    """Population cell effects of :func:`simulate_regional_coupon`: per product x region x
+    shopper type, the expected effect of assignment for a shopper drawn from the cell (outcomes'
+    units).
+
+    Exact, not simulated: a shopper's order rate ``f ~ Gamma(k, mean / k)`` and basket factor
+    (lognormal, mean 1) are independent, so ``E[f rho] = mean rho``, the GMV effect is
+    ``mean * basket * ((1 + rho)(1 + delta) - 1)`` and the coupon cost's
+    ``E[1 - exp(-f (1 + rho))] = 1 - (1 + (1 + rho) mean / k) ** -k``.
+    """
+    sizes = (len(PRODUCTS), len(REGIONS), len(SHOPPER_TYPES))
+    codes = [c.ravel() for c in np.indices(sizes)]
+    parts = _coupon_parts(*codes)
+    mean, rho, delta = parts["mean_rate"], parts["rho"], parts["delta"]
+    gmv = mean * parts["basket"] * ((1.0 + rho) * (1.0 + delta) - 1.0)
+    some_order = 1.0 - (1.0 + (1.0 + rho) * mean / _FREQ_SHAPE) ** -_FREQ_SHAPE
+    coupon = COUPON_RATE * parts["basket"] * (1.0 + delta) * some_order
+    grid = pd.MultiIndex.from_arrays(
+        [
+            np.array(PRODUCTS)[codes[0]],
+            np.array(REGIONS)[codes[1]],
+            np.array(SHOPPER_TYPES)[codes[2]],
+        ],
+        names=["product", "region", "shopper_type"],
+    )
+    return pd.DataFrame(
+        {
+            "contribution": parts["margin"] * gmv - coupon,
+            "orders": mean * rho,
+            "gmv": gmv,
+            "coupon_cost": coupon,
+        },
+        index=grid,
+    )
+
+
 def simulate_regional_coupon(
     seed: int = 1, n: int = 150_000, treat_share: float = 0.5
 ) -> Simulation:
@@ -377,33 +493,18 @@ def simulate_regional_coupon(
     region_i = rng.choice(len(REGIONS), size=n, p=[_REGION[r]["share"] for r in REGIONS])
     type_i = rng.choice(len(SHOPPER_TYPES), size=n, p=[_SHOPPER[s]["share"] for s in SHOPPER_TYPES])
 
-    def per(table: dict[str, dict[str, float]], names: tuple[str, ...], key: str) -> np.ndarray:
-        return np.array([table[name][key] for name in names])
-
-    mean_rate = (
-        per(_SHOPPER, SHOPPER_TYPES, "orders")[type_i] * per(_PRODUCT, PRODUCTS, "freq")[product_i]
-    )
+    parts = _coupon_parts(product_i, region_i, type_i)
+    mean_rate = parts["mean_rate"]
     f = rng.gamma(_FREQ_SHAPE, mean_rate / _FREQ_SHAPE)
-    basket = (
-        per(_PRODUCT, PRODUCTS, "basket")[product_i]
-        * per(_REGION, REGIONS, "price")[region_i]
-        * np.exp(_BASKET_SIGMA * rng.standard_normal(n) - 0.5 * _BASKET_SIGMA**2)
+    basket = parts["basket"] * np.exp(
+        _BASKET_SIGMA * rng.standard_normal(n) - 0.5 * _BASKET_SIGMA**2
     )
     prior_orders = rng.poisson(f)
     prior_gmv = basket * rng.gamma(_ORDER_SHAPE * np.maximum(prior_orders, 1), 1.0 / _ORDER_SHAPE)
     prior_gmv = np.where(prior_orders > 0, prior_gmv, 0.0)
     treatment = (rng.random(n) < treat_share).astype(np.int8)
 
-    rho = (
-        per(_REGION, REGIONS, "rate")[region_i]
-        + per(_PRODUCT, PRODUCTS, "rate")[product_i]
-        + per(_SHOPPER, SHOPPER_TYPES, "rate")[type_i]
-        + product_region_lift().to_numpy()[product_i, region_i]
-    )
-    delta = (
-        per(_PRODUCT, PRODUCTS, "basket_lift")[product_i]
-        + per(_REGION, REGIONS, "basket_lift")[region_i]
-    )
+    rho, delta, margin = parts["rho"], parts["delta"], parts["margin"]
     rate = f * (1.0 + treatment * rho)
     orders = rng.poisson(rate)
     order_mean = basket * (1.0 + treatment * delta)
@@ -411,7 +512,6 @@ def simulate_regional_coupon(
     rest = order_mean * rng.gamma(_ORDER_SHAPE * np.maximum(orders - 1, 1), 1.0 / _ORDER_SHAPE)
     gmv = np.where(orders > 0, first, 0.0) + np.where(orders > 1, rest, 0.0)
     coupon_cost = treatment * COUPON_RATE * np.where(orders > 0, first, 0.0)
-    margin = per(_PRODUCT, PRODUCTS, "margin")[product_i]
     contribution = margin * gmv - coupon_cost
 
     data = pd.DataFrame(
@@ -439,7 +539,12 @@ def simulate_regional_coupon(
             "coupon_cost": coupon_effect,
         }
     )
-    return Simulation(data=data, truth=truth, spec=regional_coupon_spec())
+    return Simulation(
+        data=data,
+        truth=truth,
+        spec=regional_coupon_spec(),
+        population=regional_coupon_population(),
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -504,10 +609,81 @@ class Process:
         return cell_effects(cells, adjust=self.adjust)
 
 
+RETENTION_POPULATION_UNITS = 2_000_000  # simulated customers behind retention_population()
+_RETENTION_POPULATION_SEED = 20_261_202
+
+
+@functools.lru_cache(maxsize=1)
+def retention_population() -> pd.DataFrame:
+    """Population cell effects of the seed's retention process (:func:`simulate_retention`): per
+    segment x region x risk band, the expected effect of assignment for a customer drawn from the
+    cell (outcomes' units; computed once per process, about 6 s).
+
+    The base margin is drawn independently of everything else given the segment, and the gross
+    margin and discount cost effects are linear in it, so its expectation enters exactly
+    (lognormal mean ``exp(mu + sd^2 / 2)`` per segment); the rest (renewal lift, the renewal
+    probability the discount applies to, tickets, annoyance, which depend on churn risk, support
+    history and the clipping of probabilities) is averaged over
+    :data:`RETENTION_POPULATION_UNITS` simulated customers (about 230 in the smallest cell,
+    Enterprise x APAC x High risk). Two populations from different seeds differ by at most $0.08
+    per customer in any cell's net margin (0.03% of that cell's $229).
+    """
+    from bayesdecide.simulate.retention import (
+        ANNOYANCE_PENALTY,
+        BASE_MARGIN_LOG,
+        SUPPORT_TICKET_COST,
+        simulate_retention,
+    )
+
+    sim = simulate_retention(seed=_RETENTION_POPULATION_SEED, n=RETENTION_POPULATION_UNITS)
+    groups = list(sim.spec.groups)
+    truth, data = sim.truth, sim.data
+    margin = data["base_margin"].to_numpy()
+    per_unit = pd.DataFrame(
+        {
+            "renewed": truth["renewed"].to_numpy(),
+            "discount_per_margin": truth["discount_cost"].to_numpy() / margin,
+            "contact_cost": truth["contact_cost"].to_numpy(),
+            "support_tickets": truth["support_tickets"].to_numpy(),
+            "annoyance": truth["annoyance"].to_numpy(),
+        }
+    )
+    for g in groups:
+        per_unit[g] = data[g].to_numpy()
+    cells = per_unit.groupby(groups, observed=True, sort=True).mean()
+    segment = cells.index.get_level_values("segment")
+    mean_margin = np.array(
+        [np.exp(BASE_MARGIN_LOG[s][0] + 0.5 * BASE_MARGIN_LOG[s][1] ** 2) for s in segment]
+    )
+    gross = cells["renewed"].to_numpy() * mean_margin
+    discount = cells["discount_per_margin"].to_numpy() * mean_margin
+    net = (
+        gross
+        - cells["contact_cost"].to_numpy()
+        - discount
+        - SUPPORT_TICKET_COST * cells["support_tickets"].to_numpy()
+        - ANNOYANCE_PENALTY * cells["annoyance"].to_numpy()
+    )
+    population = pd.DataFrame(
+        {
+            "net_margin": net,
+            "renewed": cells["renewed"].to_numpy(),
+            "gross_margin": gross,
+            "contact_cost": cells["contact_cost"].to_numpy(),
+            "discount_cost": discount,
+            "support_tickets": cells["support_tickets"].to_numpy(),
+            "annoyance": cells["annoyance"].to_numpy(),
+        },
+        index=cells.index,
+    )
+    return population[list(truth.columns)]
+
+
 def _retention(seed: int) -> Simulation:
     from bayesdecide.simulate.retention import simulate_retention
 
-    return simulate_retention(seed=seed)
+    sim = simulate_retention(seed=seed)
+    return dataclasses.replace(sim, population=retention_population())
 
 
 def _markets(seed: int) -> Simulation:

@@ -11,8 +11,11 @@ steps), run once per session and checked two ways:
   gives the measured miss (docs/model.md, "Calibration"): when a change meets the targets, the
   xfail turns into a failure and the mark must come off.
 - ``test_no_regression[...]``: what the engine achieves now, as floors a change may not fall below
-  (measured 2026-12-01 at 20 replicates with ``pooling_scale="auto"``; the seeds are fixed, so the
+  (measured 2026-12-02 at 20 replicates with ``pooling_scale="auto"``; the seeds are fixed, so the
   figures are deterministic for a given engine and platform).
+
+The truth of a cell is its population effect where the process states one
+(``Simulation.true_cell_effects``; every process but ``markets``, whose truth is per cell anyway).
 
 With 20 replicates the level-coverage target is strict against Monte Carlo noise: a level whose
 intervals cover exactly 95% falls below 18 of 20 with probability 7.5%.
@@ -81,26 +84,28 @@ def _problems(name: str) -> list[str]:
     return problems
 
 
-# Measured misses of the targets (20 replicates, this engine): process -> reason.
+# Measured misses of the targets (20 replicates, this engine, against the population cell effects
+# where the process states them): process -> reason.
 MISSES = {
     "markets": "level bias: segment=Enterprise -0.61 sd, risk_band=Low risk -0.56, region=APAC "
     "-0.53, product=Analytics -0.53, Payments -0.50 (pooling pulls the extreme levels in)",
-    "retention": "risk_band=High risk covers 85%, bias -0.77 sd: the truth is multiplicative "
+    "retention": "risk_band=High risk bias -0.73 sd (covers 90%): the truth is multiplicative "
     "(Enterprise high-risk cells ~12x SMB's), the additive model pulls them low",
     "retention_risk_band": "a misspecified hierarchy (segment left out): Enterprise covers 45%, "
     "-2.45 sd; bd.fit warns before sampling that 'segment' explains the effects",
-    "multiplicative": "channel=Self-serve covers 70%, +1.54 sd; Inside sales -1.1 sd, Japan "
-    "+1.1 sd: lift x own margin is not additive on the pooling scale",
-    "outlying_region": "product=Grocery covers 85% (as do the unpooled estimates), bias +0.53 sd",
+    "multiplicative": "channel=Self-serve covers 70%, +1.54 sd; Inside sales -1.13 sd, Japan "
+    "+1.07 sd; cells cover 84.6%: lift x own margin is not additive on the pooling scale",
+    "outlying_region": "product=Grocery covers 85% (as do the unpooled estimates), bias +0.52 sd",
 }
 
 # Floors at what the engine achieves now: (min cell coverage, max cell coverage, min level
-# coverage, max |level bias| in sds). Measured with pooling_scale="auto": markets 0.92, 0.90,
-# 0.61; retention 0.90, 0.85, 0.77; risk band only 0.76, 0.45, 2.45; multiplicative 0.85, 0.70,
-# 1.54; outlying region 0.91, 0.85, 0.53.
+# coverage, max |level bias| in sds). Measured with pooling_scale="auto" against the population
+# cell effects (2026-12-02; cell coverage, worst level coverage, worst |bias|): markets 0.92,
+# 0.90, 0.61; retention 0.92, 0.90, 0.73; risk band only 0.75, 0.45, 2.45; multiplicative 0.846,
+# 0.70, 1.54; outlying region 0.91, 0.85, 0.52.
 FLOORS = {
     "markets": (0.85, 0.95, 0.90, 0.8),
-    "retention": (0.85, 0.95, 0.80, 0.95),
+    "retention": (0.85, 0.95, 0.85, 0.95),
     "retention_risk_band": (0.70, 0.95, 0.40, 2.7),
     "multiplicative": (0.83, 0.95, 0.65, 1.7),
     "outlying_region": (0.85, 0.95, 0.80, 0.75),
