@@ -56,6 +56,8 @@ from bayesdecide.model.posterior import (
     to_inference_data,
 )
 from bayesdecide.model.priors import (
+    FEW_LEVELS,
+    Prior,
     PriorArg,
     decode_priors,
     encode_priors,
@@ -273,6 +275,7 @@ class Fit:
                 return np.asarray(u)[:, :, term.levels.index(label), :]
             key = (term_name, label)
             if key not in fresh:
+                _warn_if_fixed_spread(self.model.priors.get(spread, []), term_name, label)
                 sigma = np.asarray(post[spread].transpose("chain", "draw", kdim).values)
                 weight = mixture_weights(rng, self.model.kp.level_nu, (n_chain, n_draw, 1))
                 fresh[key] = sigma * np.sqrt(weight) * rng.standard_normal((n_chain, n_draw, k))
@@ -441,6 +444,21 @@ class Fit:
 # --------------------------------------------------------------------- helpers
 def _versions() -> dict[str, str]:
     return {p: _version(p) for p in _DEPENDENCIES}
+
+
+def _warn_if_fixed_spread(priors: list[Prior], term: str, label: str) -> None:
+    """Warn that a new level of ``term`` is drawn from a spread the data did not estimate."""
+    fixed = [p for p in priors if p.family == "Fixed"]
+    if not fixed:
+        return
+    values = ", ".join(f"{p.kwargs['value']:.4g}" for p in fixed)
+    warnings.warn(
+        f"{term}={label!r} is a new level, and the spread of {term!r} is fixed, not estimated "
+        f"(sd {values}, natural units: a factor with fewer than {FEW_LEVELS} levels is not pooled "
+        f"by default, or priors= fixed it), so the new level's effect is drawn from that wide "
+        f"prior: the prediction says how little the other levels tell about it",
+        stacklevel=4,
+    )
 
 
 def _mix_over(fit: Fit, factors: Sequence[str], fixed: Mapping[str, str]):

@@ -186,22 +186,35 @@ PriorSpec = Prior | Mapping[str, Any]
 PriorArg = Mapping[str, PriorSpec | Mapping[str, PriorSpec]]
 
 
-def default_prior(name: str, unit: float, guess: float = 0.0) -> Prior:
+FEW_LEVELS = 5  # a factor with fewer levels than this is not pooled by default
+
+
+def default_prior(name: str, unit: float, guess: float = 0.0, levels: int | None = None) -> Prior:
     """The data-scaled default of prior ``name`` for an outcome whose observed effects are about
-    ``unit`` in size, with ``guess`` a moment estimate of the spread (natural units).
+    ``unit`` in size, with ``guess`` a moment estimate of the spread (natural units) and
+    ``levels`` the number of levels of the factor (main effects only; None: not a factor).
 
     - ``mu ~ Normal(0, 5 sqrt(unit^2 + guess^2))``, ``guess`` the root sum of squares of the
       spreads' guesses: weak next to what the levels say about the hypermean. With iid level
       effects the data pin ``mu`` down only to about ``sigma / sqrt(levels)`` per factor, so a
       prior of a few typical effects would pull every level toward zero.
-    - ``sigma_<factor> ~ HalfNormal(max(2 guess, unit / 2))``: wide around what the unpooled level
-      means suggest, so a factor with a few far-apart levels (risk bands) is not pulled together by
-      the prior, while small spreads stay in reach (complete pooling when the data say so).
+    - ``sigma_<factor>`` of a factor with fewer than :data:`FEW_LEVELS` levels:
+      ``Fixed(5 sqrt(unit^2 + guess^2))``, the weak prior of ``mu``: the factor's levels are not
+      pooled (fixed effects). Two to four levels cannot estimate their spread, and an estimated
+      one lets the most extreme level be pulled in: measured on the retention and markets
+      processes (20 replicates), High risk -0.73 posterior sd and Enterprise -0.61 with a pooled
+      spread, -0.45 and -0.03 unpooled (docs/model.md, "Few levels").
+    - ``sigma_<factor> ~ HalfNormal(max(2 guess, unit / 2))`` otherwise: wide around what the
+      unpooled level means suggest, so a factor with a few far-apart levels is not pulled
+      together by the prior, while small spreads stay in reach (complete pooling when the data
+      say so).
     - ``sigma_<f1>_x_<f2>``, ``sigma_cell ~ HalfNormal(max(2 guess, unit / 4))``, the guess being
       the cells' spread around the main effects.
     """
     if name == INTERCEPT:
         return Prior("Normal", mu=0.0, sigma=5.0 * float(np.hypot(unit, guess)))
+    if levels is not None and levels < FEW_LEVELS:
+        return Prior("Fixed", value=5.0 * float(np.hypot(unit, guess)))
     floor = 0.25 * unit if (name == "sigma_cell" or "_x_" in name) else 0.5 * unit
     return Prior("HalfNormal", sigma=max(2.0 * guess, floor))
 
@@ -251,6 +264,8 @@ def resolve_priors(
     if unknown:
         raise SpecError(f"unknown prior(s) {unknown}; priors of this model are {names + optional}")
     known_outcomes = list(all_outcomes or outcomes)
+    # number of levels of each main effect's factor (the few-levels default)
+    levels = {t.prior_name: len(t.levels) for t in hierarchy.level_terms if len(t.members) == 1}
     resolved: dict[str, list[Prior]] = {}
     missing: list[str] = []
     for name in names:
@@ -278,7 +293,7 @@ def resolve_priors(
                 row.append(per_outcome[o])
             elif prior_scale == "data":
                 g = float(guess[name][j]) if guess and name in guess else 0.0
-                row.append(default_prior(name, float(unit[j]), g))
+                row.append(default_prior(name, float(unit[j]), g, levels.get(name)))
             else:
                 missing.append(f"{name}[{o}]")
                 row.append(Prior("Fixed", value=1.0))

@@ -49,7 +49,8 @@ def test_prior_objects_validate(small_table):
     assert pri["sigma_fa"] == [Prior("Exponential", lam=2)] * 2
     one = resolve_priors(h, outcomes, unit, {"sigma_fa": {"y1": Prior("HalfCauchy", beta=3)}})
     assert one["sigma_fa"][1] == Prior("HalfCauchy", beta=3)
-    assert one["sigma_fa"][0].family == "HalfNormal"  # the data-scaled default for y0
+    default = resolve_priors(h, outcomes, unit, None)["sigma_fa"][0]
+    assert one["sigma_fa"][0] == default  # the data-scaled default for y0
     with pytest.raises(SpecError, match="missing"):
         resolve_priors(h, outcomes, unit, {"mu": Prior("Normal", sigma=1)}, prior_scale="fixed")
 

@@ -78,8 +78,10 @@ def test_link_scale_coefficient_converts_to_the_additive_effect(
     model, _ = build_unit_model(retention.data.iloc[:2000], retention.spec, outcome, family=family)
     draws = pm.draw([model["a"], model["b"], model["tau"]], draws=50, random_seed=4)
     a, b, tau = (np.asarray(d) for d in draws)
-    ok = np.isfinite(b)  # draws whose treated mean left the support have no link-scale value
-    assert ok.mean() > 0.5
+    # draws whose treated mean left the support have no link-scale value (prior draws: the
+    # factors of three levels have a wide normal prior, so many do)
+    ok = np.isfinite(b)
+    assert ok.sum() > 200
     np.testing.assert_allclose(
         inverse_link(a + b)[ok] - inverse_link(a)[ok], tau[ok], rtol=1e-6, atol=1e-9
     )
