@@ -200,9 +200,12 @@ def _series(da: xr.DataArray) -> np.ndarray:
 
 
 def bfmi(energy: np.ndarray) -> np.ndarray:
-    """Bayesian fraction of missing information per chain of ``energy`` (chain, draw)."""
+    """Bayesian fraction of missing information per chain of ``energy`` (chain, draw); NaN for a
+    chain whose energy is constant (nothing sampled: every spread fixed)."""
     num = np.square(np.diff(energy, axis=1)).mean(axis=1)
-    return num / np.var(energy, axis=1)
+    var = np.var(energy, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(var > 0, num / np.where(var > 0, var, 1.0), np.nan)
 
 
 def diagnose(posterior: xr.Dataset, sample_stats: xr.Dataset | None) -> dict[str, Any]:

@@ -152,8 +152,10 @@ def update_blocks(
             f"Rollout data: {r['n_units']:,} launch customers read at the outcome horizon, "
             f"{r['n_holdout']:,} of them in the randomized holdout (designed share "
             f"{info.holdout_share:.0%}), added to the fit as {info.factor} = '{info.rollout}' "
-            f"next to {', '.join(repr(x) for x in info.levels[:-1])}; the hierarchy pools the "
-            "levels, so the rollout and the experiment inform each other."
+            f"next to {', '.join(repr(x) for x in info.levels[:-1])}; the model's other terms "
+            "are shared across its levels, so the rollout and the experiment inform each other. "
+            f"Their own level effects are pooled only when the card gives sigma_{info.factor} a "
+            "prior: a factor of fewer than five levels is not pooled by default."
         )
     )
     blocks.append(

@@ -4,7 +4,7 @@ import arviz as az
 import numpy as np
 import xarray as xr
 
-from bayesdecide.model.diagnostics import diagnose, ess_bulk, ess_tail, rhat_rank
+from bayesdecide.model.diagnostics import bfmi, diagnose, ess_bulk, ess_tail, rhat_rank
 
 
 def _ar1(rng, n_series, chains, draws, phi):
@@ -69,3 +69,15 @@ def test_diagnose_in_chunks_equals_series_by_series():
     one_chain = diagnose(post.isel(chain=[0]), None)
     assert one_chain["max_rhat"] == 1.0
     assert one_chain["min_ess_bulk"] == np.nanmin(ess_bulk(x[:, :1]))
+
+
+def test_bfmi_of_a_constant_energy_is_undefined_not_a_warning():
+    """Every spread fixed (a factor of three levels, one cell per level) leaves nothing to sample:
+    the energy is constant, BFMI is undefined (NaN, which passes), and nothing warns."""
+    import warnings
+
+    energy = np.vstack([np.full(50, 3.0), np.random.default_rng(0).normal(size=50)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        values = bfmi(energy)
+    assert np.isnan(values[0]) and values[1] > 0

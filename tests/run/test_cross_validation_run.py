@@ -74,7 +74,10 @@ def test_the_memo_lists_every_prior_the_fit_used(run):
     """Natural units, per prior and modelled outcome (net margin is derived from the others), as
     ``fit.priors`` gives them (issue 12: priors a statistician can read)."""
     priors = run.summary.priors
-    assert priors["sigma_region[gross_margin]"].startswith("HalfNormal(sigma=")
+    # three regions: a fixed, wide spread (few levels are not pooled); the interaction is pooled
+    assert priors["sigma_region[gross_margin]"].startswith("Fixed(value=")
+    assert priors["sigma_segment_x_risk_band[gross_margin]"].startswith("HalfNormal(sigma=")
     assert priors["mu[gross_margin]"].startswith("Normal(mu=0, sigma=")
     md = run.memo_md.read_text()
-    assert "| sigma_region | gross_margin | HalfNormal(sigma=" in md
+    assert "| sigma_region | gross_margin | Fixed(value=" in md
+    assert "| sigma_segment_x_risk_band | gross_margin | HalfNormal(sigma=" in md
