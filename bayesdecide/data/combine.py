@@ -262,6 +262,11 @@ class ExperimentView:
         return dict(self.fit.diagnostics)
 
     @property
+    def priors(self) -> Any:
+        """The whole fit's priors (natural units; :attr:`bayesdecide.Fit.priors`), None without."""
+        return getattr(self.fit, "priors", None)
+
+    @property
     def diagnostics_ok(self) -> bool:
         return bool(self.diagnostics.get("ok", False))
 

@@ -51,3 +51,5 @@ def test_update_recovers_the_true_transport_factor(tmp_path):
     before = run.summary.policies["treat_all"].expected_value
     after = upd.summary.policies["treat_all"].expected_value
     assert after < before
+    # the update's summary lists the priors its own fit used (the experiment factor's included)
+    assert any(k.startswith("sigma_experiment[") for k in upd.summary.priors), upd.summary.priors
