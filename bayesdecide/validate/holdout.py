@@ -6,8 +6,8 @@ as a new level with ``fit.predict_new({factor: level})`` (a fresh level effect d
 factor's spread, fresh interaction and cell deviations). The held-out level's predicted effect is
 the average of the predicted cells weighted by the held-out cells' units (the experiment's mix);
 its truth is the same average of the true cell effects
-(:meth:`~bayesdecide.simulate.Simulation.true_cell_effects`). PIT is the predictive probability of an effect at or below the truth: near 0 or 1 when
-the truth is in a tail of the prediction.
+(:meth:`~bayesdecide.simulate.Simulation.true_cell_effects`). PIT is the predictive probability of
+an effect at or below the truth: near 0 or 1 when the truth is in a tail of the prediction.
 """
 
 from __future__ import annotations

@@ -129,6 +129,16 @@ def _per(table: dict[str, dict[str, float]], names: tuple[str, ...], key: str) -
     return np.array([table[name][key] for name in names])
 
 
+def _cell_grid(levels: dict[str, tuple[str, ...]]) -> tuple[list[np.ndarray], pd.MultiIndex]:
+    """Every combination of the factors' levels: the level codes per factor (in ``levels``'
+    order) and the index named by the factors."""
+    codes = [c.ravel() for c in np.indices(tuple(len(v) for v in levels.values()))]
+    index = pd.MultiIndex.from_arrays(
+        [np.array(v)[c] for v, c in zip(levels.values(), codes, strict=True)], names=list(levels)
+    )
+    return codes, index
+
+
 def _plan_tier_parts(
     plan_i: np.ndarray,
     channel_i: np.ndarray,
@@ -184,19 +194,10 @@ def plan_tiers_population() -> pd.DataFrame:
     the labels, and every per-account effect is linear in each of them, so the expectation is the
     per-account effect at their means (engagement 2.2 / 4.2, margin factor 1).
     """
-    sizes = (len(PLAN_TIERS), len(SALES_CHANNELS), len(COUNTRIES))
-    codes = [c.ravel() for c in np.indices(sizes)]
-    cells = codes[0].size
+    codes, grid = _cell_grid({"plan": PLAN_TIERS, "channel": SALES_CHANNELS, "country": COUNTRIES})
+    cells = len(grid)
     a, b = _ENGAGEMENT_BETA
     parts = _plan_tier_parts(*codes, np.full(cells, a / (a + b)), np.ones(cells))
-    grid = pd.MultiIndex.from_arrays(
-        [
-            np.array(PLAN_TIERS)[codes[0]],
-            np.array(SALES_CHANNELS)[codes[1]],
-            np.array(COUNTRIES)[codes[2]],
-        ],
-        names=["plan", "channel", "country"],
-    )
     return _plan_tier_truth(parts).set_index(grid)
 
 
@@ -413,21 +414,14 @@ def regional_coupon_population() -> pd.DataFrame:
     ``mean * basket * ((1 + rho)(1 + delta) - 1)`` and the coupon cost's
     ``E[1 - exp(-f (1 + rho))] = 1 - (1 + (1 + rho) mean / k) ** -k``.
     """
-    sizes = (len(PRODUCTS), len(REGIONS), len(SHOPPER_TYPES))
-    codes = [c.ravel() for c in np.indices(sizes)]
+    codes, grid = _cell_grid(
+        {"product": PRODUCTS, "region": REGIONS, "shopper_type": SHOPPER_TYPES}
+    )
     parts = _coupon_parts(*codes)
     mean, rho, delta = parts["mean_rate"], parts["rho"], parts["delta"]
     gmv = mean * parts["basket"] * ((1.0 + rho) * (1.0 + delta) - 1.0)
     some_order = 1.0 - (1.0 + (1.0 + rho) * mean / _FREQ_SHAPE) ** -_FREQ_SHAPE
     coupon = COUPON_RATE * parts["basket"] * (1.0 + delta) * some_order
-    grid = pd.MultiIndex.from_arrays(
-        [
-            np.array(PRODUCTS)[codes[0]],
-            np.array(REGIONS)[codes[1]],
-            np.array(SHOPPER_TYPES)[codes[2]],
-        ],
-        names=["product", "region", "shopper_type"],
-    )
     return pd.DataFrame(
         {
             "contribution": parts["margin"] * gmv - coupon,
