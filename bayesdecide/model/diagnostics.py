@@ -204,8 +204,7 @@ def bfmi(energy: np.ndarray) -> np.ndarray:
     chain whose energy is constant (nothing sampled: every spread fixed)."""
     num = np.square(np.diff(energy, axis=1)).mean(axis=1)
     var = np.var(energy, axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(var > 0, num / np.where(var > 0, var, 1.0), np.nan)
+    return np.where(var > 0, num / np.where(var > 0, var, 1.0), np.nan)
 
 
 def diagnose(posterior: xr.Dataset, sample_stats: xr.Dataset | None) -> dict[str, Any]:
