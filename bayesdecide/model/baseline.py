@@ -38,9 +38,16 @@ def baseline_draws(inputs: ModelInputs, chains: int, draws: int, seed: int) -> n
     shape = (chains, draws)
     a = a_mean + rng.standard_normal((*shape, len(a_mean))) / np.sqrt(a_prec)
     c_prec = 1.0 / prior_var + np.where(obs, 1.0 / se2, 0.0)  # (C, K)
-    c_mean = (a[..., None, :] / prior_var + np.where(obs, y / se2, 0.0)) / c_prec
-    alpha_std = c_mean + rng.standard_normal((*shape, *obs.shape)) / np.sqrt(c_prec)
-    alpha = alpha_std * inputs.ctrl_scale + inputs.ctrl_center
+    # in place, two (chain, draw, C, K) arrays at a time (a GB each at thousands of cells);
+    # the same operations in the same order as c_mean + noise / sqrt(c_prec), then scaled
+    alpha = a[..., None, :] / prior_var + np.where(obs, y / se2, 0.0)
+    alpha /= c_prec
+    noise = rng.standard_normal((*shape, *obs.shape))
+    noise /= np.sqrt(c_prec)
+    alpha += noise
+    del noise
+    alpha *= inputs.ctrl_scale
+    alpha += inputs.ctrl_center
     return assemble_outcomes(alpha, inputs)
 
 

@@ -54,23 +54,83 @@ def _spreads(model: MarginalModel, prior_name: str, fixed: np.ndarray) -> pt.Ten
     return pt.stack(values)
 
 
+def _unpooled_terms(model: MarginalModel) -> list[int]:
+    """Indices of the level terms whose spread is fixed for every outcome, with normal levels:
+    the factors that are not pooled (by default those with fewer than five levels)."""
+    kp = model.kp
+    if kp.level_nu > 0:
+        return []
+    terms = model.inputs.hierarchy.terms
+    return [t for t, term in enumerate(terms) if not term.is_intercept and np.all(kp.pidx[t] < 0)]
+
+
+def _hypermean_and_level_means(
+    model: MarginalModel, unpooled: list[int]
+) -> tuple[pt.TensorVariable, pt.TensorVariable]:
+    """``mu`` and the level means of the unpooled terms, sampled through their sum.
+
+    With iid ``u ~ Normal(0, s^2)`` on ``J`` levels, the mean ``m = mean(u) ~ Normal(0, s^2 / J)``
+    and the deviations ``u - m ~ ZeroSumNormal(s)`` are independent. The data see ``mu`` and every
+    ``m`` only through their sum ``M``; with wide priors (the fixed spreads of unpooled factors are
+    as wide as ``mu``'s prior) sampling them separately leaves NUTS a ridge as long as the prior
+    and as narrow as the data, which costs hundreds of leapfrog steps per draw. So ``M`` is sampled
+    (``mu_total``, prior ``Normal(mu_shift, var_mu + sum s^2 / J)``) and the parts are placed by
+    ``mu_split`` (standard normals, which the data do not see) as the exact conditional draw
+    ``e + v / sum(v) (M - sum(e))`` with ``e ~ Normal(prior means, v)``: the same joint distribution.
+    Returns ``M`` (K,) and the parts (1 + len(unpooled), K), ``mu`` first.
+    """
+    kp = model.kp
+    terms = model.inputs.hierarchy.terms
+    t0 = next(t for t, term in enumerate(terms) if term.is_intercept)
+    var = np.stack(
+        [kp.fixed_var[t0]] + [kp.fixed_var[t] / len(terms[t].levels) for t in unpooled]
+    )  # (parts, K)
+    mean = np.zeros_like(var)
+    mean[0] = kp.mu_shift
+    total = pm.Normal(
+        "mu_total", mu=kp.mu_shift, sigma=np.sqrt(var.sum(axis=0)), dims="modelled_outcome"
+    )
+    split = pm.Normal("mu_split", 0.0, 1.0, shape=var.shape)
+    e = mean + np.sqrt(var) * split
+    parts = e + (var / var.sum(axis=0)) * (total - e.sum(axis=0))[None, :]
+    return total, parts
+
+
 def add_hierarchy(model: MarginalModel) -> pt.TensorVariable:
     """Add the hierarchy's random variables to the current PyMC model; return ``theta``
     (cells, K) in standardised units: ``mu`` plus every term's level effect (non-centred:
     ``u = sigma * z``) plus the cell deviation. Shared by the reference model and the unit-level
-    model, so both have exactly the marginal engine's structure and priors."""
+    model, so both have exactly the marginal engine's structure and priors.
+
+    Terms with a fixed spread (not pooled) are written as their level mean plus zero-sum
+    deviations, the means sampled together with ``mu`` (:func:`_hypermean_and_level_means`): the
+    same distribution, without the ridge between ``mu`` and the level effects that wide fixed
+    spreads would leave the sampler. ``mu`` stays in the posterior (a Deterministic then).
+    """
     inp = model.inputs
     h = inp.hierarchy
     kp = model.kp
     theta = pt.zeros((len(h.cells), len(inp.independent)))
+    unpooled = _unpooled_terms(model)
+    if unpooled:
+        total, parts = _hypermean_and_level_means(model, unpooled)
+        pm.Deterministic("mu", parts[0], dims="modelled_outcome")
+        theta = theta + total[None, :]
     for t, term in enumerate(h.terms):
         if term.is_intercept:
-            mu = pm.Normal(
-                "mu", mu=kp.mu_shift, sigma=np.sqrt(kp.fixed_var[t]), dims="modelled_outcome"
-            )
-            theta = theta + mu[None, :]
+            if not unpooled:
+                mu = pm.Normal(
+                    "mu", mu=kp.mu_shift, sigma=np.sqrt(kp.fixed_var[t]), dims="modelled_outcome"
+                )
+                theta = theta + mu[None, :]
             continue
         sigma = _spreads(model, term.prior_name, kp.fixed_var[t])
+        if t in unpooled:  # deviations from the level mean (the mean is in ``total``)
+            z = pm.ZeroSumNormal(
+                f"z_{term.name}", 1.0, dims=("modelled_outcome", level_dim(term.name))
+            )
+            theta = theta + (z.T * sigma[None, :])[term.codes]
+            continue
         z = pm.Normal(f"z_{term.name}", 0.0, 1.0, dims=(level_dim(term.name), "modelled_outcome"))
         u = z * sigma[None, :]
         if kp.level_nu > 0:  # Student-t level effects as a scale mixture, one weight per level

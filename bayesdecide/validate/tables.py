@@ -80,8 +80,9 @@ def format_levels(levels: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
     if "cover95_p" in lv.columns:
         out["p(cov)"] = lv["cover95_p"].map(lambda x: _num(x, 3))
     out["bias"] = lv["bias"].map(lambda x: _num(x, digits))
-    out["bias (sd)"] = lv["bias_sd"].map(_num)
-    if "bias_sd_se" in lv.columns:
+    if "bias_sd_se" not in lv.columns:
+        out["bias (sd)"] = lv["bias_sd"].map(_num)
+    else:
         out["bias (sd)"] = [
             f"{_num(b)} ± {_num(e)}" for b, e in zip(lv["bias_sd"], lv["bias_sd_se"])
         ]
