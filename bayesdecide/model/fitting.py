@@ -48,6 +48,7 @@ from bayesdecide.model.engine import MarginalModel, mixture_weights
 from bayesdecide.model.inputs import POOLING_SCALES, ModelInputs, assemble_outcomes, build_inputs
 from bayesdecide.model.posterior import (
     data_groups,
+    fixed_spreads,
     log_likelihood_group,
     posterior_group,
     predictive_draws,
@@ -267,6 +268,14 @@ class Fit:
         combos = list(pd.MultiIndex.from_product(choices)) if choices else [()]
         fresh: dict[tuple[str, str], np.ndarray] = {}
         mu = np.asarray(post["mu"].transpose("chain", "draw", kdim).values)
+        fixed = fixed_spreads(self.model)
+
+        def spread_of(name: str) -> np.ndarray:
+            """(chain, draw, K) draws of a spread, natural units; a fixed one (constant_data)
+            broadcast."""
+            if name in fixed:
+                return np.broadcast_to(fixed[name], (n_chain, n_draw, k))
+            return np.asarray(post[name].transpose("chain", "draw", kdim).values)
 
         def effect(term_name: str, label: str, spread: str) -> np.ndarray:
             term = h.term(term_name)
@@ -276,7 +285,7 @@ class Fit:
             key = (term_name, label)
             if key not in fresh:
                 _warn_if_fixed_spread(self.model.priors.get(spread, []), term_name, label)
-                sigma = np.asarray(post[spread].transpose("chain", "draw", kdim).values)
+                sigma = spread_of(spread)
                 weight = mixture_weights(rng, self.model.kp.level_nu, (n_chain, n_draw, 1))
                 fresh[key] = sigma * np.sqrt(weight) * rng.standard_normal((n_chain, n_draw, k))
             return fresh[key]
@@ -296,7 +305,7 @@ class Fit:
             for term in h.level_terms:
                 theta = theta + effect(term.name, term.label_of(lv), term.prior_name)
             if h.cell_deviation:
-                sigma = np.asarray(post["sigma_cell"].transpose("chain", "draw", kdim).values)
+                sigma = spread_of("sigma_cell")
                 weight = mixture_weights(rng, self.model.kp.nu, (n_chain, n_draw, 1))
                 theta = theta + sigma * np.sqrt(weight) * rng.standard_normal((n_chain, n_draw, k))
             out[i] = assemble_outcomes(theta * inp.relative_scale_for(lv), inp)
@@ -645,7 +654,7 @@ def _assemble_fit(
         "sample_stats": sample_stats,
         "prior": prior_group(model, min(PRIOR_DRAWS, x.shape[0] * x.shape[1]), seed, labels),
         "posterior_predictive": predictive_group(inputs, np.asarray(posterior["tau"].values), seed),
-        **data_groups(inputs),
+        **data_groups(model),
     }
     if is_multi_arm(table):
         arms = inputs.table.attrs["arms"]

@@ -84,8 +84,10 @@ def posterior_group(
             (*sdims, level_dim(term.name), kdim),
             effects[f"u_{term.name}"] * unit,
         )
+    fixed = fixed_spreads(model)
     for name, values in spread_draws(model, x).items():
-        data[name] = ((*sdims, kdim), values)
+        if name not in fixed:  # a constant is data, not a posterior quantity (constant_data)
+            data[name] = ((*sdims, kdim), values)
     if alpha is not None:
         data["alpha"] = ((*sdims, "cell", "outcome"), alpha)
     if "cell_scale" in effects:
@@ -149,8 +151,28 @@ def _obs_coords(inp: ModelInputs) -> dict[str, Any]:
     return coords
 
 
-def data_groups(inp: ModelInputs) -> dict[str, xr.Dataset]:
-    """``observed_data`` (the estimates) and ``constant_data`` (their covariance and counts)."""
+def fixed_spreads(model: MarginalModel) -> dict[str, np.ndarray]:
+    """The spreads fixed for every modelled outcome (K,), natural units, by prior name.
+
+    They are not sampled (by default the spreads of factors with fewer than five levels), so they
+    sit in ``constant_data`` rather than the posterior, where ArviZ would report a NaN R-hat with
+    a warning for each. A spread fixed for some outcomes only stays in the posterior.
+    """
+    kp, inp = model.kp, model.inputs
+    h = inp.hierarchy
+    out: dict[str, np.ndarray] = {}
+    for t, term in enumerate(h.terms):
+        if not term.is_intercept and np.all(kp.pidx[t] < 0):
+            out[term.prior_name] = np.sqrt(kp.fixed_var[t]) * inp.unit
+    if h.cell_deviation and np.all(kp.pidx_cell < 0):
+        out["sigma_cell"] = np.sqrt(kp.fixed_var_cell) * inp.unit
+    return out
+
+
+def data_groups(model: MarginalModel) -> dict[str, xr.Dataset]:
+    """``observed_data`` (the estimates) and ``constant_data`` (their covariance and counts, and
+    the fixed spreads of :func:`fixed_spreads`)."""
+    inp = model.inputs
     table = inp.table
     obs = inp.obs_cells
     coords = {**_obs_coords(inp), "outcome": inp.outcomes, "outcome_b": inp.outcomes}
@@ -169,7 +191,15 @@ def data_groups(inp: ModelInputs) -> dict[str, xr.Dataset]:
             dims = tuple("obs_cell" if d == "cell" else d for d in table[name].dims)
             const[name] = (dims, np.asarray(table[name].values, float)[obs])
     const["pooling_scale"] = (("obs_cell", "modelled_outcome"), inp.r[obs])
+    kdim = modelled_dim(inp)
+    for name, values in fixed_spreads(model).items():
+        const[name] = ((kdim,), values)
     constant = xr.Dataset(const, coords={**coords, "modelled_outcome": inp.independent})
+    for name in fixed_spreads(model):
+        constant[name].attrs.update(
+            long_name="fixed spread (not sampled; the factor's levels are not pooled)",
+            units="natural units of the outcome (its own unit at a typical cell)",
+        )
     return {"observed_data": observed, "constant_data": constant}
 
 
@@ -277,6 +307,7 @@ __all__ = [
     "PREDICTIVE_LIMIT",
     "cell_coords",
     "data_groups",
+    "fixed_spreads",
     "level_dim",
     "log_likelihood_group",
     "modelled_dim",

@@ -193,9 +193,12 @@ def test_new_level_carries_the_population_mean_uncertainty(make_table):
     f = _quiet(fit, table, factors=["fa"], seed=2, draws=400, tune=300, chains=2, progressbar=False)
     new = f.predict_new({"fa": "a_new"}, seed=3).isel(cell=0).sel(outcome="y0")
     post = f.idata.posterior
+    # fa has three levels: its spread is fixed (not pooled), a constant, not a posterior draw
+    assert "sigma_fa" not in post
+    sigma_fa = float(f.idata.constant_data["sigma_fa"].sel(outcome="y0"))
     r = float(f.inputs.relative_scale_for({"fa": "a_new"})[0])
     implied = r * np.sqrt(
-        float(post["mu"].var()) + float((post["sigma_fa"] ** 2 + post["sigma_cell"] ** 2).mean())
+        float(post["mu"].var()) + sigma_fa**2 + float((post["sigma_cell"] ** 2).mean())
     )
     assert abs(float(new.std()) / implied - 1) < 0.15
 
@@ -330,3 +333,17 @@ def test_top_level_fit_twice(small_table):
     np.testing.assert_array_equal(a.tau.values, b.tau.values)
     assert isinstance(a.idata.posterior, xr.Dataset)
     json.dumps(a.lineage)
+
+
+def test_arviz_summary_of_a_default_fit_warns_nothing(small_table):
+    """Both factors have fewer than five levels, so their spreads are fixed: constants sit in
+    ``constant_data``, not the posterior, where ArviZ would warn and report a NaN R-hat."""
+    f = _quiet(fit, small_table, seed=1, **QUICK)
+    assert {"sigma_fa", "sigma_fb"} <= set(f.idata.constant_data.data_vars)
+    assert not {"sigma_fa", "sigma_fb"} & set(f.idata.posterior.data_vars)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        table = az.summary(f.idata)
+    assert table["r_hat"].notna().all()
+    fixed = f.idata.constant_data["sigma_fa"].values
+    np.testing.assert_allclose(fixed, [p.kwargs["value"] for p in f.model.priors["sigma_fa"]])
