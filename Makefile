@@ -23,10 +23,10 @@ run: $(STAMP)
 test: $(STAMP) lint docs test-fast test-slow test-notebooks
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=10
 
 test-slow: $(STAMP)
-	$(BIN)/python -m pytest -q -m slow || [ $$? -eq 5 ]
+	$(BIN)/python -m pytest -q -m slow --durations=20 || [ $$? -eq 5 ]
 
 test-notebooks: $(STAMP)
 	$(BIN)/python -m pytest -q -m notebook || [ $$? -eq 5 ]
