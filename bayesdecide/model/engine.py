@@ -192,6 +192,17 @@ class MarginalModel:
         return self.kp.n_free
 
     @property
+    def fixed_terms(self) -> list[int]:
+        """Indices of the level terms whose spread is fixed for every outcome (not sampled: by
+        default the factors with fewer than five levels, which are not pooled)."""
+        terms = self.inputs.hierarchy.terms
+        return [
+            t
+            for t, term in enumerate(terms)
+            if not term.is_intercept and np.all(self.kp.pidx[t] < 0)
+        ]
+
+    @property
     def _level_w0(self) -> int:
         """Position in ``x`` of the first level weight (after the cells' weights)."""
         return self.n_spreads + (len(self.inputs.obs_cells) if self.kp.nu > 0 else 0)

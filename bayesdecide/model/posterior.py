@@ -160,10 +160,7 @@ def fixed_spreads(model: MarginalModel) -> dict[str, np.ndarray]:
     """
     kp, inp = model.kp, model.inputs
     h = inp.hierarchy
-    out: dict[str, np.ndarray] = {}
-    for t, term in enumerate(h.terms):
-        if not term.is_intercept and np.all(kp.pidx[t] < 0):
-            out[term.prior_name] = np.sqrt(kp.fixed_var[t]) * inp.unit
+    out = {h.terms[t].prior_name: np.sqrt(kp.fixed_var[t]) * inp.unit for t in model.fixed_terms}
     if h.cell_deviation and np.all(kp.pidx_cell < 0):
         out["sigma_cell"] = np.sqrt(kp.fixed_var_cell) * inp.unit
     return out
@@ -191,11 +188,11 @@ def data_groups(model: MarginalModel) -> dict[str, xr.Dataset]:
             dims = tuple("obs_cell" if d == "cell" else d for d in table[name].dims)
             const[name] = (dims, np.asarray(table[name].values, float)[obs])
     const["pooling_scale"] = (("obs_cell", "modelled_outcome"), inp.r[obs])
-    kdim = modelled_dim(inp)
-    for name, values in fixed_spreads(model).items():
-        const[name] = ((kdim,), values)
+    fixed = fixed_spreads(model)
+    for name, values in fixed.items():
+        const[name] = ((modelled_dim(inp),), values)
     constant = xr.Dataset(const, coords={**coords, "modelled_outcome": inp.independent})
-    for name in fixed_spreads(model):
+    for name in fixed:
         constant[name].attrs.update(
             long_name="fixed spread (not sampled; the factor's levels are not pooled)",
             units="natural units of the outcome (its own unit at a typical cell)",

@@ -54,16 +54,6 @@ def _spreads(model: MarginalModel, prior_name: str, fixed: np.ndarray) -> pt.Ten
     return pt.stack(values)
 
 
-def _unpooled_terms(model: MarginalModel) -> list[int]:
-    """Indices of the level terms whose spread is fixed for every outcome, with normal levels:
-    the factors that are not pooled (by default those with fewer than five levels)."""
-    kp = model.kp
-    if kp.level_nu > 0:
-        return []
-    terms = model.inputs.hierarchy.terms
-    return [t for t, term in enumerate(terms) if not term.is_intercept and np.all(kp.pidx[t] < 0)]
-
-
 def _hypermean_and_level_means(
     model: MarginalModel, unpooled: list[int]
 ) -> tuple[pt.TensorVariable, pt.TensorVariable]:
@@ -111,7 +101,8 @@ def add_hierarchy(model: MarginalModel) -> pt.TensorVariable:
     h = inp.hierarchy
     kp = model.kp
     theta = pt.zeros((len(h.cells), len(inp.independent)))
-    unpooled = _unpooled_terms(model)
+    # fixed spreads with normal levels (Student-t levels are a scale mixture: not split)
+    unpooled = model.fixed_terms if kp.level_nu == 0 else []
     if unpooled:
         total, parts = _hypermean_and_level_means(model, unpooled)
         pm.Deterministic("mu", parts[0], dims="modelled_outcome")
