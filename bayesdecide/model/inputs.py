@@ -589,7 +589,9 @@ def assemble_outcomes(ind: np.ndarray, inputs: ModelInputs) -> np.ndarray:
     """Put modelled-outcome values (..., K_ind) and their derived combinations in table order."""
     if not inputs.derived:
         return ind
-    return ind @ assembly_matrix(inputs)
+    # einsum, not ``@``: with K_ind a handful, NumPy's matmul of a (chain, draw, cell, K_ind)
+    # stack runs 4-5x slower (3.3 s against 0.7 s at 4,320 cells x 4,000 draws)
+    return np.einsum("...k,kj->...j", ind, assembly_matrix(inputs))
 
 
 __all__ = [

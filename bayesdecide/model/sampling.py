@@ -1,7 +1,8 @@
 """Samplers for the hierarchical model, behind one call.
 
-- ``"nutpie"`` (default): nutpie's NUTS on the marginal posterior of the log spreads
-  (:mod:`bayesdecide.model.marginal`), through nutpie's public ``from_pyfunc`` interface; the
+- ``"nutpie"`` (default): nutpie's NUTS on the marginal posterior of the spreads (log spreads;
+  cell spreads signed: :attr:`~bayesdecide.model.engine.MarginalModel.signed`;
+  :mod:`bayesdecide.model.marginal`), through nutpie's public ``from_pyfunc`` interface; the
   effects are then drawn exactly (:mod:`bayesdecide.model.engine`). The density is numba code
   compiled once per machine and cached, so a fit compiles nothing.
 - ``"pymc"``: PyMC's NUTS on the reference model with every effect sampled
@@ -102,7 +103,7 @@ def sample_nutpie(
                 # an exception raised into nutpie's worker threads poisons the sampler; keep the
                 # first, reject the point, and raise it once sampling has stopped
                 try:
-                    value, grad = model.logp(x)
+                    value, grad = model.sampler_logp(x)
                 except Exception as err:  # noqa: BLE001 - re-raised after sampling
                     errors.append(err)
                     return -np.inf, np.zeros(len(x))
@@ -112,7 +113,7 @@ def sample_nutpie(
 
         def make_expand(seed1: int, seed2: int, chain: int):
             def expand(x: np.ndarray, **_: Any) -> dict[str, np.ndarray]:
-                return {"log_spread": np.array(x, dtype=np.float64)}
+                return {"log_spread": model.log_spreads(x)}
 
             return expand
 
