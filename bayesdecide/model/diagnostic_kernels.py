@@ -3,9 +3,10 @@
 The same estimators as ArviZ (``arviz.rhat(method="rank")``, ``arviz.ess(method="bulk")`` and
 ``"tail"``; Vehtari, Gelman, Simpson, Carpenter and Buerkner 2021), written series by series:
 
-- the split chains are ranked once (one sort; ties share their average rank) and the normal
-  quantile of every possible rank is looked up in a table computed once per shape
-  (:func:`z_table`), so no quantile function is evaluated per element;
+- the split chains are sorted once (NumPy's ``argsort``, before the kernel); ties share their
+  average rank, and the normal quantile of every possible rank is looked up in a table computed
+  once per shape (:func:`z_table`), so no quantile function is evaluated per element. The folded
+  draws (distance from the median) are ordered by merging the two sides of that one sort;
 - the autocovariances that Geyer's initial positive sequence needs are summed directly, one lag
   at a time and only up to the lag where the sequence stops (a handful for draws that mix, at
   most the chain length), instead of an FFT of the whole chain;
@@ -161,15 +162,13 @@ def _quantile(ordered, q):
     return a + diff * gamma
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def _split_into(a, out):
-    """(chain, draw) -> ``out`` (2 chain, draw // 2): first halves of the chains, then last."""
-    m, n = a.shape
-    half = n // 2
-    for c in range(m):
-        for d in range(half):
-            out[c, d] = a[c, d]
-            out[m + c, d] = a[c, n - half + d]
+def split_chains(a: np.ndarray) -> np.ndarray:
+    """(S, chain, draw) -> (S, 2 chain, draw // 2): the first halves of the chains, then the last
+    halves (an odd chain's middle draw is dropped, as ArviZ does)."""
+    half = a.shape[2] // 2
+    return np.ascontiguousarray(
+        np.concatenate([a[:, :, :half], a[:, :, a.shape[2] - half :]], axis=1)
+    )
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -181,27 +180,50 @@ def _nan_max(a, b):
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def series_diagnostics(a, table, want_rhat, want_bulk, want_tail):
-    """(S, 3) R-hat, bulk ESS and tail ESS of every series of ``a`` (S, chain, draw) (NaN for
-    a figure not wanted). ``table`` is :func:`z_table` of ``2 chain (draw // 2)``; R-hat is 1 for a
-    single chain."""
+def _folded_order(flat, order, median, folded, out):
+    """``argsort(|flat - median|)`` into ``out`` without a second sort: the values below the
+    median, taken from the median down, and those at or above it, taken upwards, are each
+    already in order of their distance from it; merge the two. ``folded`` receives the
+    distances."""
+    n = flat.shape[0]
+    for i in range(n):
+        folded[i] = abs(flat[i] - median)
+    right = 0
+    while right < n and flat[order[right]] < median:
+        right += 1
+    left = right - 1
+    for p in range(n):
+        if right >= n or (left >= 0 and folded[order[left]] <= folded[order[right]]):
+            out[p] = order[left]
+            left -= 1
+        else:
+            out[p] = order[right]
+            right += 1
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def series_diagnostics(a, split, order, table, want_rhat, want_bulk, want_tail):
+    """(S, 3) R-hat, bulk ESS and tail ESS of every series (NaN for a figure not wanted, and for
+    a series with a non-finite draw). ``a`` (S, chain, draw) are the draws, ``split`` their
+    :func:`split_chains`, ``order`` (S, 2 chain (draw // 2)) the ``argsort`` of each split series
+    flattened (NumPy's sort, vectorised, is about twice as fast as numba's), ``table`` the
+    :func:`z_table` of that length. R-hat is 1 for a single chain."""
     n_series, m, n = a.shape
-    half = n // 2
-    m2 = 2 * m
+    m2, half = split.shape[1], split.shape[2]
     total = m2 * half
     out = np.full((n_series, 3), math.nan)
-    flat = np.empty(total)
-    split = flat.reshape((m2, half))
     zf = np.empty(total)
     z = zf.reshape((m2, half))
+    zfold = np.empty(total)
+    folded = np.empty(total)
+    fold_order = np.empty(total, np.int64)
+    ordered = np.empty(total)
     indicator = np.empty((m2, half))
-    flat_all = np.empty(m * n)
     for s in range(n_series):
         if not np.all(np.isfinite(a[s])):
             continue  # NaN figures, as ArviZ's
-        _split_into(a[s], split)
-        order = np.argsort(flat)
-        _rank_normalise(flat, order, table, zf)
+        flat = split[s].ravel()
+        _rank_normalise(flat, order[s], table, zf)
         if want_bulk:
             out[s, 1] = _ess(z)
         if want_rhat:
@@ -210,34 +232,30 @@ def series_diagnostics(a, table, want_rhat, want_bulk, want_tail):
             else:
                 mid = total // 2
                 if total % 2 == 0:
-                    median = (flat[order[mid - 1]] + flat[order[mid]]) / 2.0
+                    median = (flat[order[s, mid - 1]] + flat[order[s, mid]]) / 2.0
                 else:
-                    median = flat[order[mid]]
-                folded = np.abs(flat - median)
-                zfold = np.empty(total)
-                _rank_normalise(folded, np.argsort(folded), table, zfold)
-                out[s, 0] = _nan_max(_rhat(z), _rhat(zfold.reshape(m2, half)))
+                    median = flat[order[s, mid]]
+                _folded_order(flat, order[s], median, folded, fold_order)
+                _rank_normalise(folded, fold_order, table, zfold)
+                out[s, 0] = _nan_max(_rhat(z), _rhat(zfold.reshape((m2, half))))
         if want_tail:
             # quantiles of every draw (the split chains drop the middle one of an odd chain)
             if n % 2 == 0:
-                ordered = flat[order]
+                for p in range(total):
+                    ordered[p] = flat[order[s, p]]
+                tail_sorted = ordered
             else:
-                k = 0
-                for c in range(m):
-                    for d in range(n):
-                        flat_all[k] = a[s, c, d]
-                        k += 1
-                ordered = np.sort(flat_all)
+                tail_sorted = np.sort(a[s].ravel())
             tail = math.inf
             for q in (0.05, 0.95):
-                cut = _quantile(ordered, q)
+                cut = _quantile(tail_sorted, q)
                 for c in range(m2):
                     for d in range(half):
-                        indicator[c, d] = 1.0 if split[c, d] <= cut else 0.0
+                        indicator[c, d] = 1.0 if split[s, c, d] <= cut else 0.0
                 ess = _ess(indicator)
                 tail = ess if math.isnan(ess) or ess < tail else tail
             out[s, 2] = tail
     return out
 
 
-__all__ = ["series_diagnostics", "z_table"]
+__all__ = ["series_diagnostics", "split_chains", "z_table"]

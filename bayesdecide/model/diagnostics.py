@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from bayesdecide.model.diagnostic_kernels import series_diagnostics, z_table
+from bayesdecide.model.diagnostic_kernels import series_diagnostics, split_chains, z_table
 
 THRESHOLDS = {"max_rhat": 1.01, "min_ess_bulk": 400.0, "min_ess_tail": 400.0, "min_bfmi": 0.3}
 # at most this many threads take chunks of series at once
@@ -28,8 +28,11 @@ _MAX_THREADS = 8
 def _kernel(a: np.ndarray, rhat: bool, bulk: bool, tail: bool) -> np.ndarray:
     """(S, 3) R-hat, bulk and tail ESS of every series of ``a`` (S, chain, draw)."""
     a = np.ascontiguousarray(a, dtype=float)
-    table = z_table(2 * a.shape[1] * (a.shape[2] // 2))
-    return series_diagnostics(a, table, rhat, bulk, tail)
+    split = split_chains(a)
+    flat = split.reshape(len(a), -1)
+    # NaN sorts last and its series is skipped by the kernel
+    order = np.argsort(flat, axis=1)
+    return series_diagnostics(a, split, order, z_table(flat.shape[1]), rhat, bulk, tail)
 
 
 def rhat_rank(a: np.ndarray) -> np.ndarray:
@@ -49,18 +52,16 @@ def ess_tail(a: np.ndarray) -> np.ndarray:
 
 def _rhat_and_ess_threaded(a: np.ndarray, chunk: int = 512) -> tuple[np.ndarray, ...]:
     """R-hat (1 for a single chain), bulk and tail ESS per series of (S, chain, draw), chunks of
-    series on the machine's cores (the kernel releases the GIL); the results are the same
-    whatever the number of threads."""
-    a = np.ascontiguousarray(a, dtype=float)
-    table = z_table(2 * a.shape[1] * (a.shape[2] // 2))
+    series on the machine's cores (NumPy's sort and the kernel release the GIL); the results are
+    the same whatever the number of threads."""
     starts = range(0, len(a), chunk)
     workers = min(os.cpu_count() or 1, _MAX_THREADS, len(starts))
 
     def run(start: int) -> np.ndarray:
-        return series_diagnostics(a[start : start + chunk], table, True, True, True)
+        return _kernel(a[start : start + chunk], True, True, True)
 
     if workers <= 1:
-        out = run(0) if len(a) <= chunk else np.concatenate([run(s) for s in starts])
+        out = np.concatenate([run(s) for s in starts]) if len(a) else np.empty((0, 3))
     else:
         with concurrent.futures.ThreadPoolExecutor(workers) as pool:
             out = np.concatenate(list(pool.map(run, starts)))
