@@ -210,8 +210,12 @@ def test_sampler_coordinates_carry_the_same_posterior(make_table, cell_prior):
     signed = m.signed
     cells = [i for i, n in enumerate(m.param_names) if n.startswith("sigma_cell")]
     assert len(cells) == 2
-    assert signed.sum() == (0 if cell_prior == "Gamma" else len(cells))
-    assert not signed[[i for i in range(m.n_free) if i not in cells]].any()
+    assert list(signed[cells]) == [cell_prior != "Gamma"] * 2
+    for i, name in enumerate(m.param_names):  # level spreads: signed where the data show none
+        group, _, outcome = name.rstrip("]").partition("[")
+        if group != "sigma_cell":
+            guess = m.inputs.spread_guess[group][m.inputs.independent.index(outcome)]
+            assert signed[i] == (guess == 0.0), name
     rng = np.random.default_rng(4)
     for _ in range(3):
         z = rng.normal(-0.5, 0.7, m.n_free)
@@ -233,6 +237,31 @@ def test_sampler_coordinates_carry_the_same_posterior(make_table, cell_prior):
     start = m.initial_point(7)
     assert (start[signed] > 0).all()
     np.testing.assert_array_equal(m.log_spreads(start)[signed], np.log(start[signed]))
+
+
+def test_level_spreads_the_data_cannot_tell_from_zero_are_signed():
+    """A level spread is sampled signed where its moment estimate is zero (the levels vary no
+    more than their standard errors, as in eight schools) and as a log where the data place it
+    away from zero."""
+    import pandas as pd
+
+    from bayesdecide.model.fitting import inputs_from_options, model_of
+    from bayesdecide.model.summary import table_from_summary
+
+    def model(spread: float) -> MarginalModel:
+        frame = pd.DataFrame(
+            {
+                "school": [f"L{i}" for i in range(8)],
+                "y": np.linspace(-1.0, 1.0, 8) * spread,
+                "sigma": np.full(8, 10.0),
+            }
+        )
+        table = table_from_summary(frame, estimate="y", std_error="sigma", groups=["school"])
+        return model_of(inputs_from_options(table, {}), {})
+
+    flat, spread = model(0.0), model(40.0)
+    assert flat.inputs.spread_guess["sigma_school"][0] == 0.0 and flat.signed.all()
+    assert spread.inputs.spread_guess["sigma_school"][0] > 0.0 and not spread.signed.any()
 
 
 def test_every_elimination_order_gives_the_same_density(make_table):
