@@ -4,7 +4,7 @@ density for a sampler, and exact draws of every effect given the sampled spreads
 :class:`MarginalModel` lays the terms of :mod:`bayesdecide.model.terms` out for the kernels: the
 term with the most levels is the *sparse* term (eliminated level by level), the others form the
 dense rest. NUTS samples only the spreads (:meth:`MarginalModel.sampler_logp`: log spreads, the
-cell spreads signed); :meth:`MarginalModel.effect_draws` then draws the
+spreads the data may not tell from zero signed); :meth:`MarginalModel.effect_draws` then draws the
 level effects and cell effects from their conditional Gaussian, with random numbers keyed by
 (seed, chain, draw) so that the same spreads and seed give bit-identical effects on every run and
 after :meth:`~bayesdecide.model.fitting.Fit.load`.
@@ -34,7 +34,7 @@ from bayesdecide.model.priors import (
 )
 
 # prior families of a spread whose mirror image onto the whole line is smooth at zero (the
-# densities of Normal, Cauchy and Student-t): such a cell spread is sampled signed
+# densities of Normal, Cauchy and Student-t): such a spread may be sampled signed
 _MIRRORED = (HALF_NORMAL, HALF_CAUCHY, HALF_STUDENT_T)
 
 _EFFECT_STREAM = 0xE77EC7  # keys the random numbers of the conditional effect draws
@@ -155,7 +155,7 @@ class MarginalModel:
             vinv[row][np.ix_(m, m)] = np.linalg.inv(inp.cov[row][np.ix_(m, m)])
         self._vinv = vinv
         self._set_sparse(_choose_sparse(self.n_levels, k))
-        self._signed = self.signed
+        self._signed = self._signed_coordinates()
 
     @classmethod
     def build(
@@ -277,20 +277,17 @@ class MarginalModel:
         explores slowly (540 cells, fit seeds 1-3: tail ESS 60, 439, 499 at 11.8 leapfrog steps
         per draw; cell spreads signed: 703, 1,061, 1,176 at 7.5). A spread the data place away
         from zero stays a log: signed it has two modes, and a chain that crosses between them in
-        warm-up adapts to their distance (the retention fit's interaction spread signed: 11-13
-        steps per draw instead of 7)."""
-        kp = self.kp
+        warm-up adapts to their distance (the retention fit with every spread signed: 11-13
+        steps per draw instead of 7). docs/model.md, "Sampling", has the measurements."""
+        return self._signed.copy()
+
+    def _signed_coordinates(self) -> np.ndarray:
         out = np.zeros(self.n_free, bool)
         for p in range(self.n_spreads):
-            if kp.fam[p] not in _MIRRORED:
-                continue
-            group, _, outcome = kp.names[p].partition("[")
-            guess = self.inputs.spread_guess.get(group)
-            near_zero = (
-                guess is not None
-                and guess[self.inputs.independent.index(outcome.rstrip("]"))] == 0.0
-            )
-            out[p] = group == "sigma_cell" or near_zero
+            if self.kp.fam[p] in _MIRRORED:
+                group, j = _prior_of(self, p)
+                guess = self.inputs.spread_guess.get(group)
+                out[p] = group == "sigma_cell" or (guess is not None and guess[j] == 0.0)
         return out
 
     def sampler_logp(self, z: np.ndarray) -> tuple[float, np.ndarray]:
@@ -436,12 +433,16 @@ def level_scale_name(term: str, level: str) -> str:
     return f"level_scale[{term}: {level}]"
 
 
+def _prior_of(model: MarginalModel, p: int) -> tuple[str, int]:  # p < n_spreads
+    """Prior name and modelled-outcome index of free parameter ``p`` (``"sigma_region[renewed]"``
+    -> ``("sigma_region", index of renewed)``)."""
+    group, _, outcome = model.kp.names[p].partition("[")
+    return group, model.inputs.independent.index(outcome.rstrip("]"))
+
+
 def _median(model: MarginalModel, p: int) -> float:  # p < n_spreads
     """Prior median of free parameter ``p`` in standardised units."""
-    name = model.kp.names[p]
-    group, _, outcome = name.partition("[")
-    outcome = outcome.rstrip("]")
-    j = model.inputs.independent.index(outcome)
+    group, j = _prior_of(model, p)
     return model.priors[group][j].median() / float(model.inputs.unit[j])
 
 

@@ -721,7 +721,7 @@ def signed_log_density(
     it is true. The signed coordinate carries the spread's prior mirrored onto the whole line
     (half on each side), so ``|z|`` has exactly the spread's posterior; the density is
     ``p(x) / (2 |z|)`` and its gradient ``(dlog p/dx - 1) / z``. A spread whose posterior reaches
-    zero (no cell deviations in the data) then has a bounded, symmetric density around zero
+    zero (no variation in the data) then has a bounded, symmetric density around zero
     instead of the exponential tail that ``x`` has towards minus infinity, which NUTS explores
     slowly."""
     x = z.copy()

@@ -1,7 +1,7 @@
 """Samplers for the hierarchical model, behind one call.
 
 - ``"nutpie"`` (default): nutpie's NUTS on the marginal posterior of the spreads (log spreads;
-  cell spreads signed: :attr:`~bayesdecide.model.engine.MarginalModel.signed`;
+  spreads the data may not tell from zero signed: :attr:`~bayesdecide.model.engine.MarginalModel.signed`;
   :mod:`bayesdecide.model.marginal`), through nutpie's public ``from_pyfunc`` interface; the
   effects are then drawn exactly (:mod:`bayesdecide.model.engine`). The density is numba code
   compiled once per machine and cached, so a fit compiles nothing.
