@@ -61,13 +61,8 @@ def _rhat(x):
     means = np.empty(m)
     within = 0.0
     for c in range(m):
-        mean = x[c].mean()
-        means[c] = mean
-        ss = 0.0
-        for d in range(n):
-            dev = x[c, d] - mean
-            ss += dev * dev
-        within += ss / (n - 1)
+        means[c] = x[c].mean()
+        within += _var_ddof1(x[c])
     within /= m
     between = n * _var_ddof1(means)
     return math.sqrt((between / within + n - 1) / n)
