@@ -196,8 +196,9 @@ def test_density_and_gradient_equal_pymc(make_table, case):
 
 @pytest.mark.parametrize("cell_prior", ["HalfNormal", "HalfCauchy", "HalfStudentT", "Gamma"])
 def test_sampler_coordinates_carry_the_same_posterior(make_table, cell_prior):
-    """NUTS moves a cell spread with a mirrored prior as a signed ``z`` (``|z|`` the spread),
-    every other spread as its log. The sampler's density is the log spreads' density times the
+    """NUTS moves a cell spread with a mirrored prior as a signed ``z`` (``|z|`` the spread), a
+    level spread likewise where its moment estimate is zero, every other spread as its log. The
+    sampler's density is the log spreads' density times the
     Jacobian of ``x = log|z|`` halved over the two signs, so ``|z|`` has the spreads' posterior;
     its gradient is the density's own (finite differences), and the sign does not matter."""
     family = {
