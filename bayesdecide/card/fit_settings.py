@@ -15,7 +15,7 @@ from typing import Any
 
 from bayesdecide.card.schema import key
 from bayesdecide.errors import CardError
-from bayesdecide.model.defaults import FIT_DEFAULTS, SAMPLERS
+from bayesdecide.model.defaults import FIT_DEFAULTS, SAMPLERS, default_tune
 
 QUICK = MappingProxyType({"draws": 300, "tune": 300, "chains": 2})
 
@@ -25,7 +25,11 @@ class FitSettings:
     """Sampler settings of a full run; unset keys come from ``FIT_DEFAULTS``."""
 
     draws: int | None = key("posterior draws per chain, after tuning (>= 1)", None)
-    tune: int | None = key("tuning (warm-up) steps per chain, discarded (>= 0)", None)
+    tune: int | None = key(
+        "tuning (warm-up) steps per chain, discarded (>= 0); default: the sampler's (300 for "
+        "nutpie, 1000 for pymc)",
+        None,
+    )
     chains: int | None = key("number of chains (>= 1)", None)
     seed: int | None = key(
         "random seed of the sampler (>= 0); the same seed gives the same draws", None
@@ -45,6 +49,8 @@ class FitSettings:
         merged = {**FIT_DEFAULTS, **self.given(), **(QUICK if quick else {})}
         merged.update({k: v for k, v in overrides.items() if v is not None})
         check_fit_settings(merged, "fit settings")
+        if merged["tune"] is None:
+            merged["tune"] = default_tune(merged.get("sampler"))
         return merged
 
 

@@ -198,6 +198,7 @@ class MarginalModel:
             if self.kp.nu > 0
             else np.full(n_obs, -1, np.int64)
         )
+        self._args = self._density_args()  # bound once: the sampler calls the density per step
 
     # ------------------------------------------------------------------ density
     @property
@@ -260,7 +261,7 @@ class MarginalModel:
 
     def logp(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         """Log posterior density of the log spreads ``x`` and its gradient (both exact)."""
-        return log_density(np.ascontiguousarray(x, dtype=float), *self._density_args())
+        return log_density(np.ascontiguousarray(x, dtype=float), *self._args)
 
     @property
     def signed(self) -> np.ndarray:
@@ -294,7 +295,7 @@ class MarginalModel:
         """Log posterior density of the sampler's coordinates ``z`` (:attr:`signed`) and its
         gradient (both exact)."""
         return signed_log_density(
-            np.ascontiguousarray(z, dtype=float), self._signed, *self._density_args()
+            np.ascontiguousarray(z, dtype=float), self._signed, *self._args
         )
 
     def log_spreads(self, z: np.ndarray) -> np.ndarray:

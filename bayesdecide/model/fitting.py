@@ -42,7 +42,7 @@ from bayesdecide.model.arms import (
     split_arms,
 )
 from bayesdecide.model.baseline import baseline_draws
-from bayesdecide.model.defaults import FIT_DEFAULTS
+from bayesdecide.model.defaults import FIT_DEFAULTS, default_tune
 from bayesdecide.model.diagnostics import diagnose
 from bayesdecide.model.engine import MarginalModel, mixture_weights
 from bayesdecide.model.inputs import POOLING_SCALES, ModelInputs, assemble_outcomes, build_inputs
@@ -699,7 +699,7 @@ def fit(
     pooling_scale: str = "auto",
     outcomes: Sequence[str] | str | None = None,
     draws: int = FIT_DEFAULTS["draws"],
-    tune: int = FIT_DEFAULTS["tune"],
+    tune: int | None = FIT_DEFAULTS["tune"],
     chains: int = FIT_DEFAULTS["chains"],
     seed: int | None = None,
     random_seed: int | None = None,
@@ -743,7 +743,9 @@ def fit(
     outcomes:
         Subset of outcomes to model jointly (default: all).
     draws, tune, chains, target_accept:
-        NUTS settings (defaults: :data:`bayesdecide.model.defaults.FIT_DEFAULTS`).
+        NUTS settings (defaults: :data:`bayesdecide.model.defaults.FIT_DEFAULTS`; ``tune=None``:
+        the sampler's own, :data:`bayesdecide.model.defaults.TUNE_DEFAULTS`: 300 for ``"nutpie"``,
+        1000 for ``"pymc"``).
     seed, random_seed:
         Seed of every random number (PyMC's name ``random_seed`` is accepted); the same seed and
         data give identical draws.
@@ -777,6 +779,8 @@ def fit(
         if seed is None and random_seed is None
         else (seed if seed is not None else random_seed)
     )
+    if tune is None:
+        tune = default_tune(sampler)
     _check_settings(draws, tune, chains, seed, target_accept, cores)
     if pooling_scale not in POOLING_SCALES:
         raise SpecError(f"pooling_scale={pooling_scale!r}: use one of {list(POOLING_SCALES)}")

@@ -114,7 +114,7 @@ def _chol_small(a: np.ndarray, out: np.ndarray) -> bool:
     return True
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
 def _tri_inverse(low: np.ndarray, out: np.ndarray) -> None:
     """Inverse of a lower-triangular matrix into ``out`` (lower triangular)."""
     n = low.shape[0]
@@ -246,7 +246,7 @@ def _cell_blocks(y, V, mask, vcell, lam):
     return w, wy, logdets, logp, ok
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
 def _assemble(cell_pair_idx, combo, combo_pair_idx, term_blk, n_store, n_blocks, w, wy):
     """``A = X' W X`` as packed symmetric K x K blocks ``store`` (S, NP), one per pair of level
     blocks that share a cell, and ``b = X' W y`` per level block (NB, K).
@@ -283,18 +283,17 @@ def _assemble(cell_pair_idx, combo, combo_pair_idx, term_blk, n_store, n_blocks,
     return store, b
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
 def _split(store, b, store_kind, store_a, store_b, n_sparse, n_rest_blocks, prec):
     """The blocks of ``M = Lambda^-1 + A`` for the block elimination: the sparse term's diagonal
-    blocks ``d`` (L1, K, K), their coupling ``cpl`` (L1, NR, K*K) to the rest, the rest's dense
+    blocks ``d`` (L1, K, K), their coupling ``cpl`` (L1, K, Qr) to the rest, the rest's dense
     ``r`` (Qr, Qr); ``b1`` (L1, K) and ``br`` (NR, K). ``prec`` (NB, K) is the prior precision of
     every level block (sparse levels first)."""
     k = b.shape[1]
-    kk = k * k
     pos = packed_positions(k)
     qr = n_rest_blocks * k
     d = np.zeros((n_sparse, k, k))
-    cpl = np.zeros((n_sparse, n_rest_blocks, kk))
+    cpl = np.zeros((n_sparse, k, qr))
     r = np.zeros((qr, qr))
     for s in range(store.shape[0]):
         a = store_a[s]
@@ -306,7 +305,7 @@ def _split(store, b, store_kind, store_a, store_b, n_sparse, n_rest_blocks, prec
                 if kind == 0:
                     d[a, i, j] += v
                 elif kind == 1:
-                    cpl[a, bb, i * k + j] += v
+                    cpl[a, i, bb * k + j] += v
                 else:
                     r[a * k + i, bb * k + j] += v
                     if a != bb:
@@ -322,7 +321,7 @@ def _split(store, b, store_kind, store_a, store_b, n_sparse, n_rest_blocks, prec
     return d, cpl, r, b1, br
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
 def _factor(d, cpl, r, b1, br):
     """Block Cholesky of ``M`` (from :func:`_split`).
 
@@ -332,8 +331,7 @@ def _factor(d, cpl, r, b1, br):
     effects as ``m1`` (L1 K,) and ``mr`` (Qr,); and ``log|M|``. ``ok`` is False when ``M`` is
     not positive definite."""
     n_sparse, k, _ = d.shape
-    n_blocks = cpl.shape[1]
-    qr = n_blocks * k
+    qr = cpl.shape[2]
     linv = np.zeros((n_sparse, k, k))
     cst = np.zeros((n_sparse * k, qr))
     z1 = np.zeros(n_sparse * k)
@@ -349,13 +347,14 @@ def _factor(d, cpl, r, b1, br):
             for p in range(i + 1):
                 s += linv[ls, i, p] * b1[ls, p]
             z1[ls * k + i] = s
-        for p in range(n_blocks):
-            for i in range(k):
-                for j in range(k):
-                    s = 0.0
-                    for q in range(i + 1):
-                        s += linv[ls, i, q] * cpl[ls, p, q * k + j]
-                    cst[ls * k + i, p * k + j] = s
+        # C_l = L_l^-1 B_l, row by row as sums of B_l's rows (contiguous loops over Qr)
+        for i in range(k):
+            out = cst[ls * k + i]
+            for q in range(i + 1):
+                coef = linv[ls, i, q]
+                src = cpl[ls, q]
+                for col in range(qr):
+                    out[col] += coef * src[col]
     subtract_gram(r, cst)
     lr, ok = cholesky_lower(r)
     if not ok:
@@ -374,7 +373,7 @@ def _factor(d, cpl, r, b1, br):
     return True, linv, cst, lr, m1, mr, logdet
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
 def _solve_lower_lower_t(low, rhs):
     """Solve ``L L' x = rhs`` for lower-triangular ``L``."""
     n = rhs.shape[0]
@@ -481,7 +480,7 @@ def _system(var, vcell, lam, blk_lam, layout, y, V, mask):
     return ok and fine, lpd, w, wy, logdets, store, b, linv, cst, lr, m1, mr, logdet_m
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
 def _selected_inverse(linv, cst, lr, store_kind, store_a, store_b):
     """Selected blocks of ``S = M^-1`` from the block factor of :func:`_factor`: the rest's
     ``S_r`` (Qr, Qr), the sparse levels' diagonal blocks ``s_ll`` (L1, K, K), and every block
@@ -493,23 +492,35 @@ def _selected_inverse(linv, cst, lr, store_kind, store_a, store_b):
     s_r = inverse_from_cholesky(lr) if qr > 0 else np.zeros((0, 0))
     cs = np.dot(cst, s_r) if qr > 0 else np.zeros((n_sparse * k, 0))  # C S_r
     s_ll = np.zeros((n_sparse, k, k))
-    g = np.zeros((k, k))
+    # S[(a, .), rest] = -L_a^-T C_a S_r; S_aa = L_a^-T (I + C_a S_r C_a') L_a^-1
+    s_1r = np.zeros((n_sparse, k, qr))
+    inner = np.empty((k, k))
     for ls in range(n_sparse):
-        for i in range(k):
-            for j in range(k):
-                s = 0.0
+        base = ls * k
+        for i in range(k):  # I + C_a S_r C_a', symmetric
+            row_i = cs[base + i]
+            for j in range(i + 1):
+                row_j = cst[base + j]
+                s = 1.0 if i == j else 0.0
                 for col in range(qr):
-                    s += cs[ls * k + i, col] * cst[ls * k + j, col]
-                g[i, j] = s
+                    s += row_i[col] * row_j[col]
+                inner[i, j] = s
+                inner[j, i] = s
         for i in range(k):
-            for j in range(k):
+            for j in range(i + 1):
                 s = 0.0
-                for q in range(max(i, j), k):
-                    s += linv[ls, q, i] * linv[ls, q, j]
                 for q in range(i, k):
                     for u in range(j, k):
-                        s += linv[ls, q, i] * g[q, u] * linv[ls, u, j]
+                        s += linv[ls, q, i] * inner[q, u] * linv[ls, u, j]
                 s_ll[ls, i, j] = s
+                s_ll[ls, j, i] = s
+        for q in range(k):
+            src = cs[base + q]
+            for i in range(q + 1):
+                coef = -linv[ls, q, i]
+                out = s_1r[ls, i]
+                for col in range(qr):
+                    out[col] += coef * src[col]
     s_store = np.zeros((store_kind.shape[0], npk))
     blk = np.zeros((k, k))
     for st in range(store_kind.shape[0]):
@@ -520,13 +531,10 @@ def _selected_inverse(linv, cst, lr, store_kind, store_a, store_b):
             for i in range(k):
                 for j in range(k):
                     blk[i, j] = s_ll[a, i, j]
-        elif kind == 1:  # S[(a, i), (rest bb, j)] = -(L_a^-T C_a S_r)[i, j]
+        elif kind == 1:
             for i in range(k):
                 for j in range(k):
-                    s = 0.0
-                    for q in range(i, k):
-                        s += linv[a, q, i] * cs[a * k + q, bb * k + j]
-                    blk[i, j] = -s
+                    blk[i, j] = s_1r[a, i, bb * k + j]
         else:
             for i in range(k):
                 for j in range(k):
@@ -537,7 +545,7 @@ def _selected_inverse(linv, cst, lr, store_kind, store_a, store_b):
     return s_r, s_ll, s_store
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
 def _level_variance_grad(var, blk_term, blk_lam, m1, mr, s_ll, s_r):
     """Gradient of log p in the level variances (T, K) and in the blocks' scale-mixture weights
     (NB,): with ``v = var[t] lam_p`` a block's prior variance, ``g = 1/2 [(m^2 + S_jj) / v^2 -

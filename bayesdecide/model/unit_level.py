@@ -41,7 +41,7 @@ import xarray as xr
 
 from bayesdecide.data.spec import ExperimentSpec, OutcomeKind
 from bayesdecide.errors import DataValidationError, SpecError
-from bayesdecide.model.defaults import FIT_DEFAULTS
+from bayesdecide.model.defaults import FIT_DEFAULTS, FULL_MODEL_TUNE
 from bayesdecide.model.engine import MarginalModel
 from bayesdecide.model.inputs import build_inputs
 from bayesdecide.model.reference import add_hierarchy, reference_coords
@@ -194,7 +194,7 @@ def fit_unit_level(
     interactions: Sequence[Sequence[str]] = (),
     priors: Mapping[str, Any] | None = None,
     draws: int = FIT_DEFAULTS["draws"],
-    tune: int = FIT_DEFAULTS["tune"],
+    tune: int = FULL_MODEL_TUNE,
     chains: int = FIT_DEFAULTS["chains"],
     seed: int = FIT_DEFAULTS["seed"],
     sampler: str = "nutpie",

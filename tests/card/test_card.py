@@ -274,7 +274,7 @@ def test_rules_become_guardrails():
 
 
 def test_card_owns_its_fit_settings(raw):
-    from bayesdecide.model.defaults import FIT_DEFAULTS
+    from bayesdecide.model.defaults import FIT_DEFAULTS, TUNE_DEFAULTS
 
     card = load_card(RETENTION)
     s = card.fit_settings()
@@ -288,7 +288,12 @@ def test_card_owns_its_fit_settings(raw):
     }
     bare = copy.deepcopy(raw)
     del bare["fit"]
-    assert card_from_dict(bare).fit_settings() == dict(FIT_DEFAULTS)
+    # no tuning length given: the sampler's own (nutpie on the marginal posterior: 300; PyMC's
+    # NUTS on the full model: 1000)
+    assert card_from_dict(bare).fit_settings() == {**FIT_DEFAULTS, "tune": 300}
+    bare["fit"] = {"sampler": "pymc"}
+    assert card_from_dict(bare).fit_settings()["tune"] == TUNE_DEFAULTS["pymc"] == 1000
+    assert card_from_dict(bare).fit_settings(tune=50)["tune"] == 50
 
 
 def test_card_decision_settings_and_policy_ids():

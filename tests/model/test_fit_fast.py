@@ -252,6 +252,27 @@ def test_bad_settings_are_named_before_sampling(small_table, kwargs, message, mo
         fit(small_table, **kwargs)
 
 
+def test_tuning_length_defaults_to_the_samplers_own(small_table, monkeypatch):
+    """``tune`` not given: 300 for nutpie on the marginal posterior, 1000 for PyMC's NUTS on the
+    full model; a given one is passed through."""
+    import bayesdecide.model.fitting as fitting
+
+    class Sampled(Exception):
+        pass
+
+    seen = []
+
+    def stop(model, sampler, options, **settings):
+        seen.append((sampler, settings["tune"]))
+        raise Sampled
+
+    monkeypatch.setattr(fitting, "sample", stop)
+    for kwargs in ({}, {"sampler": "pymc"}, {"tune": 77}, {"tune": 77, "sampler": "pymc"}):
+        with pytest.raises(Sampled):
+            fit(small_table, factors=["fa"], **kwargs)
+    assert seen == [("nutpie", 300), ("pymc", 1000), ("nutpie", 77), ("pymc", 77)]
+
+
 def test_a_left_out_column_that_explains_the_effects_is_named_before_sampling(
     retention_table, monkeypatch
 ):
