@@ -294,9 +294,7 @@ class MarginalModel:
     def sampler_logp(self, z: np.ndarray) -> tuple[float, np.ndarray]:
         """Log posterior density of the sampler's coordinates ``z`` (:attr:`signed`) and its
         gradient (both exact)."""
-        return signed_log_density(
-            np.ascontiguousarray(z, dtype=float), self._signed, *self._args
-        )
+        return signed_log_density(np.ascontiguousarray(z, dtype=float), self._signed, *self._args)
 
     def log_spreads(self, z: np.ndarray) -> np.ndarray:
         """The sampler's coordinates ``z`` (..., ``n_free``) as log spreads and log weights."""
