@@ -24,8 +24,10 @@ generator, kept as the reference process ``"markets"``):
 - ``"retention"`` / ``"retention_risk_band"``: the seed notebook's retention process
   (:func:`bayesdecide.simulate_retention`) with other seeds; the model card's hierarchy (segment,
   region, risk band and segment x risk band) and risk band alone;
-- ``"multiplicative"``: :func:`simulate_plan_tiers`, dollar effects = probability lift x each
-  account's own margin, plan tier x sales channel x country;
+- ``"multiplicative"`` / ``"multiplicative_plan_channel"``: :func:`simulate_plan_tiers`, dollar
+  effects = probability lift x each account's own margin, plan tier x sales channel x country;
+  fitted with plan x country, and with the plan x channel interaction that ``bd.fit`` names
+  before sampling added;
 - ``"outlying_region"``: :func:`simulate_regional_coupon`, a products x regions experiment with one
   region whose effect has the opposite sign and four regions of 1-2% of units each.
 """
@@ -741,6 +743,19 @@ PROCESSES: dict[str, Process] = {
                 "probability scale) x each account's own lognormal margin, with plan-tier and "
                 "country price levels; 150,000 accounts, 96 cells (plan x channel x country), "
                 "fitted with plan x country."
+            ),
+        ),
+        Process(
+            name="multiplicative_plan_channel",
+            simulate=simulate_plan_tiers,
+            factors=("plan", "channel", "country"),
+            interactions=(("plan", "country"), ("plan", "channel")),
+            primary="net_revenue",
+            units=_QUARTER,
+            description=(
+                "The same replicates as 'multiplicative' fitted with the interaction that bd.fit "
+                "names before sampling added (plan x channel: the channel's lift is priced "
+                "through the plan's margin)."
             ),
         ),
         Process(

@@ -291,9 +291,13 @@ def test_a_left_out_column_that_explains_the_effects_is_named_before_sampling(
         with pytest.raises(Sampled):
             fit(retention_table, factors=["risk_band"])
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # the card's factors: nothing left out explains anything
+        warnings.simplefilter("error")  # the card's hierarchy: nothing left out explains anything
         with pytest.raises(Sampled):
-            fit(retention_table, factors=["segment", "region", "risk_band"])
+            fit(
+                retention_table,
+                factors=["segment", "region", "risk_band"],
+                interactions=[("segment", "risk_band")],
+            )
 
 
 def test_bad_inputs(small_table):
