@@ -449,7 +449,7 @@ def omitted_interactions(
             if a in mains and b in mains and frozenset((a, b)) not in present:
                 combo = mains[a].codes[obs_cells] * len(mains[b].levels) + mains[b].codes[obs_cells]
                 _, codes = np.unique(combo, return_inverse=True)
-                if codes.max() + 1 <= max_levels:
+                if 0 < codes.size and codes.max() + 1 <= max_levels:
                     pairs.append(((a, b), codes))
     testable = [j for j in range(len(outcomes)) if mask[:, j].sum() >= 3]
     n_tests = len(pairs) * len(testable)
