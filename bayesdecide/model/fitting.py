@@ -759,8 +759,9 @@ def fit(
         Subset of outcomes to model jointly (default: all).
     draws, tune, chains, target_accept:
         NUTS settings (defaults: :data:`bayesdecide.model.defaults.FIT_DEFAULTS`; ``tune=None``:
-        the sampler's own, :data:`bayesdecide.model.defaults.TUNE_DEFAULTS`: 300 for ``"nutpie"``,
-        1000 for ``"pymc"``).
+        the warm-up of the sampler that runs, :data:`bayesdecide.model.defaults.TUNE_DEFAULTS`:
+        300 for ``"nutpie"``, 1000 for ``"pymc"`` and for the fallback to it; the fit's
+        ``lineage["settings"]["tune"]`` records the number run).
     seed, random_seed:
         Seed of every random number (PyMC's name ``random_seed`` is accepted); the same seed and
         data give identical draws.
@@ -794,9 +795,9 @@ def fit(
         if seed is None and random_seed is None
         else (seed if seed is not None else random_seed)
     )
-    if tune is None:
-        tune = default_tune(sampler)
-    _check_settings(draws, tune, chains, seed, target_accept, cores)
+    _check_settings(
+        draws, default_tune(sampler) if tune is None else tune, chains, seed, target_accept, cores
+    )
     if pooling_scale not in POOLING_SCALES:
         raise SpecError(f"pooling_scale={pooling_scale!r}: use one of {list(POOLING_SCALES)}")
     check_options(sampler, sampler_options)
@@ -817,7 +818,7 @@ def fit(
     model = model_of(inputs, options)
     settings: dict[str, Any] = dict(
         draws=int(draws),
-        tune=int(tune),
+        tune=None if tune is None else int(tune),  # None: the sampler's that runs
         chains=int(chains),
         seed=int(seed),
         target_accept=float(target_accept),
@@ -827,6 +828,7 @@ def fit(
     started = _dt.datetime.now(_dt.UTC)
     threads = cores or default_cores(chains)
     draws_: Draws = sample(model, sampler, sampler_options, **settings)
+    settings["tune"] = draws_.tune
     result = _assemble_fit(
         table, spec, options, draws_.x, draws_.sample_stats, {}, None, int(seed), model, threads
     )

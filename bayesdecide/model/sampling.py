@@ -25,7 +25,7 @@ import numpy as np
 import xarray as xr
 
 from bayesdecide.errors import SpecError
-from bayesdecide.model.defaults import SAMPLERS
+from bayesdecide.model.defaults import SAMPLERS, default_tune
 from bayesdecide.model.engine import MarginalModel
 from bayesdecide.model.linalg import one_blas_thread
 
@@ -52,6 +52,7 @@ class Draws:
     x: np.ndarray
     sample_stats: xr.Dataset
     sampler: str
+    tune: int  # warm-up iterations per chain the sampler ran
 
 
 def default_cores(chains: int) -> int:
@@ -147,7 +148,7 @@ def sample_nutpie(
     x = np.asarray(idata.posterior["log_spread"].values, dtype=float)
     if x.shape[0] < chains or _interrupted(x.shape[1], draws) or not np.all(np.isfinite(x)):
         raise KeyboardInterrupt("sampling was interrupted: the trace is incomplete")
-    return Draws(x=x, sample_stats=idata.sample_stats, sampler="nutpie")
+    return Draws(x=x, sample_stats=idata.sample_stats, sampler="nutpie", tune=tune)
 
 
 def sample_pymc(
@@ -184,7 +185,10 @@ def sample_pymc(
     if _interrupted(n, draws):
         raise KeyboardInterrupt("sampling was interrupted: the trace is incomplete")
     return Draws(
-        x=log_spreads_from(model, idata.posterior), sample_stats=idata.sample_stats, sampler="pymc"
+        x=log_spreads_from(model, idata.posterior),
+        sample_stats=idata.sample_stats,
+        sampler="pymc",
+        tune=tune,
     )
 
 
@@ -192,6 +196,8 @@ def sample(
     model: MarginalModel, sampler: str, options: Mapping[str, Any], **settings: Any
 ) -> Draws:
     """Sample with ``sampler``; ``"nutpie"`` falls back to ``"pymc"`` (warning) if unusable.
+    ``tune=None`` in ``settings``: the warm-up of the sampler that runs
+    (:func:`bayesdecide.model.defaults.default_tune`; a fallback to PyMC gets PyMC's).
 
     The chains run in parallel threads, each calling the density's small LAPACK routines; BLAS is
     held to one thread meanwhile (:func:`bayesdecide.model.linalg.one_blas_thread`), since a
@@ -203,9 +209,16 @@ def sample(
 def _sample(
     model: MarginalModel, sampler: str, options: Mapping[str, Any], **settings: Any
 ) -> Draws:
+    given = settings.pop("tune", None)
+
+    def tune(name: str) -> int:
+        return default_tune(name) if given is None else int(given)
+
     if sampler == "nutpie":
         try:
-            return sample_nutpie(model, **settings, **check_options("nutpie", options))
+            return sample_nutpie(
+                model, tune=tune("nutpie"), **settings, **check_options("nutpie", options)
+            )
         except FastPathUnavailable as err:
             warnings.warn(
                 f"the fast sampler is unavailable: {err}. Falling back to PyMC's NUTS on the "
@@ -215,7 +228,7 @@ def _sample(
             )
             sampler = "pymc"
             options = {k: v for k, v in options.items() if k in SAMPLER_OPTIONS["pymc"]}
-    return sample_pymc(model, **settings, **check_options("pymc", options))
+    return sample_pymc(model, tune=tune("pymc"), **settings, **check_options("pymc", options))
 
 
 __all__ = [

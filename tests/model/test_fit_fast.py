@@ -252,25 +252,41 @@ def test_bad_settings_are_named_before_sampling(small_table, kwargs, message, mo
         fit(small_table, **kwargs)
 
 
-def test_tuning_length_defaults_to_the_samplers_own(small_table, monkeypatch):
+def test_tuning_length_defaults_to_the_sampler_that_runs(small_table, monkeypatch):
     """``tune`` not given: 300 for nutpie on the marginal posterior, 1000 for PyMC's NUTS on the
-    full model; a given one is passed through."""
-    import bayesdecide.model.fitting as fitting
+    full model, also when nutpie is unusable and the fit falls back to it; a given one is passed
+    through; the lineage records the warm-up that ran."""
+    import bayesdecide.model.sampling as sampling
 
     class Sampled(Exception):
         pass
 
-    seen = []
+    seen, unusable = [], []
 
-    def stop(model, sampler, options, **settings):
-        seen.append((sampler, settings["tune"]))
+    def nutpie(model, *, tune, **k):
+        seen.append(("nutpie", tune))
+        if unusable:
+            raise sampling.FastPathUnavailable("test")
         raise Sampled
 
-    monkeypatch.setattr(fitting, "sample", stop)
-    for kwargs in ({}, {"sampler": "pymc"}, {"tune": 77}, {"tune": 77, "sampler": "pymc"}):
-        with pytest.raises(Sampled):
-            fit(small_table, factors=["fa"], **kwargs)
-    assert seen == [("nutpie", 300), ("pymc", 1000), ("nutpie", 77), ("pymc", 77)]
+    def pymc(model, *, tune, **k):
+        seen.append(("pymc", tune))
+        raise Sampled
+
+    with monkeypatch.context() as m:
+        m.setattr(sampling, "sample_nutpie", nutpie)
+        m.setattr(sampling, "sample_pymc", pymc)
+        for kwargs in ({}, {"sampler": "pymc"}, {"tune": 77}, {"tune": 77, "sampler": "pymc"}):
+            with pytest.raises(Sampled):
+                fit(small_table, factors=["fa"], **kwargs)
+        assert seen == [("nutpie", 300), ("pymc", 1000), ("nutpie", 77), ("pymc", 77)]
+        seen.clear()
+        unusable.append(True)
+        with pytest.warns(RuntimeWarning, match="Falling back"), pytest.raises(Sampled):
+            fit(small_table, factors=["fa"])
+        assert seen == [("nutpie", 300), ("pymc", 1000)]
+    f = fit(small_table, factors=["fa"], draws=50, chains=2, seed=1, progressbar=False)
+    assert f.lineage["settings"]["tune"] == 300
 
 
 def test_a_left_out_column_that_explains_the_effects_is_named_before_sampling(
