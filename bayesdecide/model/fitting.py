@@ -42,7 +42,7 @@ from bayesdecide.model.arms import (
     split_arms,
 )
 from bayesdecide.model.baseline import baseline_draws
-from bayesdecide.model.defaults import FIT_DEFAULTS, default_tune
+from bayesdecide.model.defaults import FIT_DEFAULTS
 from bayesdecide.model.diagnostics import diagnose
 from bayesdecide.model.engine import MarginalModel, mixture_weights
 from bayesdecide.model.inputs import POOLING_SCALES, ModelInputs, assemble_outcomes, build_inputs
@@ -631,7 +631,8 @@ def _check_settings(
             raise SpecError(f"{name}={value!r} must be a whole number >= {low}")
 
     whole("draws", draws, 1)
-    whole("tune", tune, 0)
+    if tune is not None:  # None: the sampler's own (bayesdecide.model.defaults.default_tune)
+        whole("tune", tune, 0)
     whole("chains", chains, 1)
     whole("seed", seed, 0)
     if cores is not None:
@@ -795,9 +796,7 @@ def fit(
         if seed is None and random_seed is None
         else (seed if seed is not None else random_seed)
     )
-    _check_settings(
-        draws, default_tune(sampler) if tune is None else tune, chains, seed, target_accept, cores
-    )
+    _check_settings(draws, tune, chains, seed, target_accept, cores)
     if pooling_scale not in POOLING_SCALES:
         raise SpecError(f"pooling_scale={pooling_scale!r}: use one of {list(POOLING_SCALES)}")
     check_options(sampler, sampler_options)
