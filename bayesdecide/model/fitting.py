@@ -45,7 +45,13 @@ from bayesdecide.model.baseline import baseline_draws
 from bayesdecide.model.defaults import FIT_DEFAULTS
 from bayesdecide.model.diagnostics import diagnose
 from bayesdecide.model.engine import MarginalModel, mixture_weights
-from bayesdecide.model.inputs import POOLING_SCALES, ModelInputs, assemble_outcomes, build_inputs
+from bayesdecide.model.inputs import (
+    POOLING_SCALES,
+    ModelInputs,
+    assemble_outcomes,
+    build_inputs,
+    by_finding,
+)
 from bayesdecide.model.posterior import (
     data_groups,
     fixed_spreads,
@@ -568,26 +574,19 @@ def inputs_from_options(table: xr.Dataset, options: Mapping[str, Any]) -> ModelI
 def warn_omitted(inputs: ModelInputs) -> None:
     """Warn, before sampling, about each grouping column left out of the factors and each two-way
     interaction of the factors left out of the terms that explains the cell effects
-    (:func:`bayesdecide.model.inputs.omitted_columns`,
-    :func:`bayesdecide.model.inputs.omitted_interactions`)."""
-    by_column: dict[str, list[str]] = {}
-    for column, outcome, f_stat, p in inputs.omitted:
-        by_column.setdefault(column, []).append(f"{outcome} (F = {f_stat:.1f}, p = {p:.1g})")
-    for column, found in by_column.items():
+    (:attr:`~bayesdecide.model.inputs.ModelInputs.left_out`)."""
+    for column, found in by_finding(inputs.omitted).items():
         warnings.warn(
-            f"{column!r} explains the cell effects ({'; '.join(found)}) but is not among the "
+            f"{column!r} explains the cell effects ({found}) but is not among the "
             f"factors {list(inputs.factors)}: the model pools its levels together, pulling them "
             f"toward each other. Add {column!r} to factors (a card: hierarchy.factors)",
             UserWarning,
             stacklevel=3,
         )
-    by_pair: dict[tuple[str, str], list[str]] = {}
-    for pair, outcome, f_stat, p in inputs.omitted_interactions:
-        by_pair.setdefault(pair, []).append(f"{outcome} (F = {f_stat:.1f}, p = {p:.1g})")
-    for (a, b), found in by_pair.items():
+    for (a, b), found in by_finding(inputs.omitted_interactions).items():
         warnings.warn(
             f"the interaction of {a!r} and {b!r} explains the cell effects beyond the model's "
-            f"terms ({'; '.join(found)}): without it the cells of a pair of levels share one "
+            f"terms ({found}): without it the cells of a pair of levels share one "
             f"cell spread with every other cell, which pulls them toward the additive pattern and "
             f"biases the levels' effects. Add interactions=[({a!r}, {b!r})] (a card: "
             f"hierarchy.interactions)",

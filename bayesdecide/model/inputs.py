@@ -46,6 +46,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -124,6 +125,16 @@ class ModelInputs:
     omitted_interactions: list[tuple[tuple[str, str], str, float, float]] = field(
         default_factory=list
     )
+
+    @property
+    def left_out(self) -> list[str]:
+        """One line per grouping column left out of the factors (:attr:`omitted`) and per two-way
+        interaction of the factors left out of the terms (:attr:`omitted_interactions`) that
+        explains the cell effects, with the outcomes, F and p."""
+        return [f"column {c!r}: {t}" for c, t in by_finding(self.omitted).items()] + [
+            f"interaction {a!r} x {b!r}: {t}"
+            for (a, b), t in by_finding(self.omitted_interactions).items()
+        ]
 
     @property
     def cells(self) -> list[str]:
@@ -343,6 +354,15 @@ def _spread_guess(
             out["sigma_cell"][j] = resid_sd
         out["mu"][j] = np.sqrt(sum(out[n][j] ** 2 for n in out if n != "mu"))
     return out
+
+
+def by_finding(found: Sequence[tuple[Any, str, float, float]]) -> dict[Any, str]:
+    """Findings ``[(what, outcome, F, p)]`` of the left-out checks grouped by what was found:
+    ``{what: "outcome (F = ..., p = ...); ..."}``."""
+    grouped: dict[Any, list[str]] = {}
+    for what, outcome, f_stat, p in found:
+        grouped.setdefault(what, []).append(f"{outcome} (F = {f_stat:.1f}, p = {p:.1g})")
+    return {what: "; ".join(parts) for what, parts in grouped.items()}
 
 
 OMITTED_P = 0.001  # p-value below which a grouping column left out of the factors is reported

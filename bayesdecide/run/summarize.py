@@ -401,6 +401,7 @@ def _settings(card: ModelCard, decision: Decision) -> Settings:
 
 def _context(card: ModelCard, fit: Any) -> dict[str, Any]:
     exp = card.experiment
+    inputs = getattr(fit, "inputs", None)
     return {
         "card": CardRef(
             card.name,
@@ -424,7 +425,8 @@ def _context(card: ModelCard, fit: Any) -> dict[str, Any]:
         "hierarchy": HierarchyInfo(
             list(card.factors),
             [list(i) for i in card.hierarchy.interactions],
-            list(getattr(getattr(fit, "inputs", None), "relative", [])),
+            list(getattr(inputs, "relative", [])),
+            list(getattr(inputs, "left_out", [])),
         ),
     }
 

@@ -88,6 +88,14 @@ class HierarchyInfo:
         "mean); the others pool relative to each cell's smoothed unit-level standard deviation",
         [],
     )
+    left_out: list[str] = doc(
+        "what the estimates show and the hierarchy leaves out, found before sampling: each "
+        "grouping column not among the factors and each two-way interaction of the factors not "
+        "among the terms that explains the cell effects (F test at p < 0.001; interactions "
+        "Bonferroni-corrected), with the outcomes, F and p; the levels it touches are pulled "
+        "toward the additive pattern",
+        [],
+    )
 
 
 @dataclass(frozen=True)

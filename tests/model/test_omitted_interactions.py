@@ -3,6 +3,7 @@ but the cell effects show (``bayesdecide.model.inputs.omitted_interactions``).""
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -64,6 +65,11 @@ def test_an_additive_process_is_rarely_flagged_and_an_interaction_is_found():
     ]
     assert sum(bool(f) for f in found) >= 45
     assert {pair for f in found for pair, *_ in f} == {("plan", "channel")}
+    inputs = build_inputs(additive_table(rng, 0.3), pooling_scale="none")
+    assert len(inputs.left_out) == 1  # what the run summary and the memo show
+    assert re.fullmatch(
+        r"interaction 'plan' x 'channel': y \(F = [\d.]+, p = .+\)", inputs.left_out[0]
+    )
     # in the model, nothing is left to report
     with_it = build_inputs(
         additive_table(rng, 0.3), interactions=[("plan", "channel")], pooling_scale="none"
@@ -98,3 +104,25 @@ def test_the_multiplicative_process_is_told_about_plan_x_channel_before_sampling
         warnings.simplefilter("error")
         with pytest.raises(Sampled):
             fit(table, interactions=[("plan", "country"), ("plan", "channel")], **kwargs)
+
+
+def test_the_run_summary_carries_what_the_fit_found_left_out():
+    """A card run's summary (and so its memo) lists the fit's findings: the summary reads
+    ``fit.inputs.left_out``."""
+    from types import SimpleNamespace
+
+    from bayesdecide.card import load_card
+    from bayesdecide.run.summarize import _context
+    from tests.fakes import RETENTION_CARD
+
+    process = PROCESSES["multiplicative"]
+    table = process.effect_table(process.simulate(process.first_seed))
+    inputs = build_inputs(
+        table,
+        outcomes=[process.primary],
+        factors=list(process.factors),
+        interactions=[("plan", "country")],
+    )
+    assert inputs.left_out and inputs.left_out[0].startswith("interaction 'plan' x 'channel'")
+    context = _context(load_card(RETENTION_CARD), SimpleNamespace(inputs=inputs))
+    assert context["hierarchy"].left_out == inputs.left_out

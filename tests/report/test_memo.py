@@ -195,6 +195,18 @@ def test_loosened_checks_are_in_the_header(summary):
     assert "rests on loosened checks" in head and "max_rhat 1.01 -> 5" in head
 
 
+def test_what_the_hierarchy_leaves_out_is_in_the_header_and_the_appendix(summary):
+    assert summary.hierarchy.left_out == []  # the fake fit has no model inputs
+    assert "structure the card's hierarchy leaves out" not in _md(summary)
+    found = "interaction 'segment' x 'risk_band': net_margin (F = 7.1, p = 1e-05)"
+    hierarchy = dataclasses.replace(summary.hierarchy, left_out=[found])
+    md = _md(dataclasses.replace(summary, hierarchy=hierarchy))
+    head, appendix = md.split("## 1. Decision")[0], md.split("### C. Model")[1]
+    assert "structure the card's hierarchy leaves out" in head and found in head
+    assert "Checked before sampling" in appendix and found in appendix
+    assert "`hierarchy.interactions`" in appendix
+
+
 def test_appendix_says_on_which_scale_each_outcome_pooled(summary):
     assert summary.hierarchy.relative == []  # the fake fit has no model inputs
     md = _md(summary)
