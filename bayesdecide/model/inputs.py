@@ -54,7 +54,7 @@ import xarray as xr
 from bayesdecide.data.smoothing import predict_log, smooth_log_on_factors
 from bayesdecide.errors import DataValidationError, SpecError
 from bayesdecide.model.arms import ARM_UNITS
-from bayesdecide.model.terms import Hierarchy, build_hierarchy, factor_labels
+from bayesdecide.model.terms import Hierarchy, Term, build_hierarchy, factor_labels
 
 POOLING_SCALES = ("auto", "unit_sd", "control_mean", "none")
 _NULL_TOL = 1e-9
@@ -412,30 +412,49 @@ def omitted_columns(
     left_out = [g for g in columns if g not in hierarchy.factors]
     if not left_out:
         return []
-    terms = [t for t in hierarchy.level_terms if len(t.members) == 1]
-    found = []
+    candidates = []
     for g in left_out:
         labels = factor_labels(table, g)
         levels = list(dict.fromkeys(labels))
-        if len(levels) < 2:
-            continue
-        codes = np.array([levels.index(v) for v in labels], np.int64)[obs_cells]
-        for j, outcome in enumerate(outcomes):
-            m = mask[:, j]
-            if m.sum() < 3:
-                continue
-            n, w = int(m.sum()), 1.0 / var[m, j]
-            base = _onehots(
-                [t.codes[obs_cells][m] for t in terms], [len(t.levels) for t in terms], n
-            )
-            added = _onehots([codes[m]], [len(levels)], n)[:, 1:]
-            result = _f_test(
-                _wls_q(base, y[m, j], w),
-                _wls_q(np.concatenate([base, added], axis=1), y[m, j], w),
-            )
-            if result is not None and result[1] < OMITTED_P:
-                found.append((g, outcome, *result))
-    return found
+        if len(levels) >= 2:
+            codes = np.array([levels.index(v) for v in labels], np.int64)[obs_cells]
+            candidates.append((g, codes, len(levels)))
+    mains = [t for t in hierarchy.level_terms if len(t.members) == 1]
+    return _explaining(mains, candidates, y, var, mask, obs_cells, outcomes, bonferroni=False)
+
+
+def _explaining(
+    base_terms: Sequence[Term],
+    candidates: Sequence[tuple[Any, np.ndarray, int]],
+    y: np.ndarray,
+    var: np.ndarray,
+    mask: np.ndarray,
+    obs_cells: np.ndarray,
+    outcomes: Sequence[str],
+    *,
+    bonferroni: bool,
+) -> list[tuple[Any, str, float, float]]:
+    """The F test (:func:`_f_test`) of adding each candidate's levels (``(what, codes per
+    observed cell, number of levels)``) to the precision-weighted fit of every outcome with at
+    least 3 observed cells on ``base_terms``' levels: ``(what, outcome, F, p)`` for each with p
+    below :data:`OMITTED_P` (divided by the number of tests with ``bonferroni``), candidate by
+    candidate, outcome by outcome. The base fit is computed once per outcome."""
+    testable = [j for j in range(len(outcomes)) if mask[:, j].sum() >= 3]
+    threshold = OMITTED_P / max(1, len(candidates) * len(testable)) if bonferroni else OMITTED_P
+    found: dict[tuple[int, int], tuple[Any, str, float, float]] = {}
+    for j in testable:
+        m = mask[:, j]
+        n, w = int(m.sum()), 1.0 / var[m, j]
+        base = _onehots(
+            [t.codes[obs_cells][m] for t in base_terms], [len(t.levels) for t in base_terms], n
+        )
+        fit0 = _wls_q(base, y[m, j], w)
+        for c, (what, codes, n_levels) in enumerate(candidates):
+            added = _onehots([codes[m]], [n_levels], n)[:, 1:]
+            result = _f_test(fit0, _wls_q(np.concatenate([base, added], axis=1), y[m, j], w))
+            if result is not None and result[1] < threshold:
+                found[c, j] = (what, outcomes[j], *result)
+    return [found[key] for key in sorted(found)]
 
 
 def omitted_interactions(
@@ -470,21 +489,8 @@ def omitted_interactions(
                 combo = mains[a].codes[obs_cells] * len(mains[b].levels) + mains[b].codes[obs_cells]
                 _, codes = np.unique(combo, return_inverse=True)
                 if 0 < codes.size and codes.max() + 1 <= max_levels:
-                    pairs.append(((a, b), codes))
-    testable = [j for j in range(len(outcomes)) if mask[:, j].sum() >= 3]
-    n_tests = len(pairs) * len(testable)
-    found = []
-    for j in testable:
-        m = mask[:, j]
-        n, w = int(m.sum()), 1.0 / var[m, j]
-        base = _onehots([t.codes[obs_cells][m] for t in terms], [len(t.levels) for t in terms], n)
-        fit0 = _wls_q(base, y[m, j], w)
-        for (a, b), codes in pairs:
-            added = _onehots([codes[m]], [int(codes.max()) + 1], n)[:, 1:]
-            result = _f_test(fit0, _wls_q(np.concatenate([base, added], axis=1), y[m, j], w))
-            if result is not None and result[1] < OMITTED_P / n_tests:
-                found.append(((a, b), outcomes[j], *result))
-    return found
+                    pairs.append(((a, b), codes, int(codes.max()) + 1))
+    return _explaining(terms, pairs, y, var, mask, obs_cells, outcomes, bonferroni=True)
 
 
 def build_inputs(
