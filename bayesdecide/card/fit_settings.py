@@ -15,7 +15,7 @@ from typing import Any
 
 from bayesdecide.card.schema import key
 from bayesdecide.errors import CardError
-from bayesdecide.model.defaults import FIT_DEFAULTS, SAMPLERS, default_tune
+from bayesdecide.model.defaults import FIT_DEFAULTS, SAMPLERS
 
 QUICK = MappingProxyType({"draws": 300, "tune": 300, "chains": 2})
 
@@ -45,12 +45,13 @@ class FitSettings:
 
     def resolve(self, *, quick: bool = False, **overrides: Any) -> dict[str, Any]:
         """Merged, checked settings: defaults < card < ``quick`` preset < ``overrides``
-        (``None`` values in ``overrides`` are ignored)."""
+        (``None`` values in ``overrides`` are ignored). ``tune`` stays ``None`` when nothing
+        sets it: the fit then runs the warm-up of the sampler that actually samples
+        (:func:`bayesdecide.model.defaults.default_tune`; a fallback from nutpie to PyMC gets
+        PyMC's 1000, not nutpie's 300) and records it in ``fit.lineage["settings"]["tune"]``."""
         merged = {**FIT_DEFAULTS, **self.given(), **(QUICK if quick else {})}
         merged.update({k: v for k, v in overrides.items() if v is not None})
         check_fit_settings(merged, "fit settings")
-        if merged["tune"] is None:
-            merged["tune"] = default_tune(merged.get("sampler"))
         return merged
 
 

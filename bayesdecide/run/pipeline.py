@@ -132,7 +132,8 @@ def check_fit(fit: Any, settings: dict[str, Any]) -> None:
 
 
 def given_fit_settings(fit: Any) -> dict[str, Any]:
-    """Settings of a fit passed in (its shape and lineage)."""
+    """The settings a fit ran with: its shape, and from its lineage the seed, target acceptance,
+    sampler and warm-up it resolved (a fallback to PyMC and its warm-up included)."""
     out: dict[str, Any] = {
         "chains": int(fit.tau.sizes["chain"]),
         "draws": int(fit.tau.sizes["draw"]),
@@ -233,9 +234,10 @@ def run_card(
         f"{len(card.experiment.arms)} arms; "
         "checking sample ratio and covariate balance"
     )
+    tuning = "the sampler's" if settings["tune"] is None else settings["tune"]
     steps(
         f"Fitting the hierarchical model ({settings['chains']} chains x {settings['draws']} draws, "
-        f"{settings['tune']} tuning steps)"
+        f"{tuning} tuning steps)"
     )
     t_fit = time.perf_counter()
     with interrupt_guard() as guard:
@@ -245,8 +247,8 @@ def run_card(
             )
             guard.check("while sampling")
             check_fit(fit, settings)
-        else:
-            settings = {**settings, **given_fit_settings(fit)}
+        # what ran: the warm-up and sampler the fit resolved (a fallback to PyMC included)
+        settings = {**settings, **given_fit_settings(fit)}
         fit_seconds = time.perf_counter() - t_fit
         steps(f"Fitted in {fit_seconds:.1f}s; computing decision tables")
         decision = card.decide(fit, cells=cells)

@@ -43,9 +43,10 @@ from bayesdecide._json import to_jsonable
 from bayesdecide.card import ModelCard
 from bayesdecide.data.combine import combine_effects, experiment_levels
 from bayesdecide.errors import CardError, RunFolderError
+from bayesdecide.model.defaults import SAMPLERS
 from bayesdecide.run.folders import interrupt_guard, staged_folder
 from bayesdecide.run.lineage import lineage
-from bayesdecide.run.pipeline import FIT_FILE, check_fit, run_info
+from bayesdecide.run.pipeline import FIT_FILE, check_fit, given_fit_settings, run_info
 from bayesdecide.run.records import UPDATE_FILE
 from bayesdecide.run.registry import (
     RegistryArg,
@@ -226,7 +227,7 @@ def _settings(parent: RunSummary, card: ModelCard, **given: Any) -> dict[str, An
         "seed": run.seed,
         "target_accept": run.target_accept,
     }
-    if run.sampler in ("nutpie", "pymc", "nutpie-pytensor"):
+    if run.sampler in SAMPLERS:  # a sampler this version has (older runs may name others)
         base["sampler"] = run.sampler
     base = {k: v for k, v in base.items() if v is not None}
     return card.fit_settings(**{**base, **{k: v for k, v in given.items() if v is not None}})
@@ -496,6 +497,7 @@ def update_run(
         )
         guard.check("while sampling")
         check_fit(fit, settings)
+        settings = {**settings, **given_fit_settings(fit)}  # the warm-up and sampler that ran
         fit_seconds = time.perf_counter() - t_fit
         steps(f"Fitted in {fit_seconds:.1f}s; estimating the transport multiplier")
         view = transported_view(fit, factor, reference, label, weights)
@@ -533,7 +535,6 @@ def update_run(
                 False,
                 fit_seconds,
                 settings,
-                sampler=(getattr(fit, "lineage", {}) or {}).get("sampler", settings.get("sampler")),
                 parent=str(run_folder.resolve()),
             )
             data_info = DataInfo(

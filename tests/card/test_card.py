@@ -274,7 +274,7 @@ def test_rules_become_guardrails():
 
 
 def test_card_owns_its_fit_settings(raw):
-    from bayesdecide.model.defaults import FIT_DEFAULTS, TUNE_DEFAULTS
+    from bayesdecide.model.defaults import FIT_DEFAULTS
 
     card = load_card(RETENTION)
     s = card.fit_settings()
@@ -288,11 +288,12 @@ def test_card_owns_its_fit_settings(raw):
     }
     bare = copy.deepcopy(raw)
     del bare["fit"]
-    # no tuning length given: the sampler's own (nutpie on the marginal posterior: 300; PyMC's
-    # NUTS on the full model: 1000)
-    assert card_from_dict(bare).fit_settings() == {**FIT_DEFAULTS, "tune": 300}
+    # no tuning length given: left to the fit, which runs the warm-up of the sampler that
+    # samples (nutpie on the marginal posterior: 300; PyMC's NUTS on the full model, a fallback
+    # included: 1000; tests/model/test_fit_fast.py)
+    assert card_from_dict(bare).fit_settings() == {**FIT_DEFAULTS, "tune": None}
     bare["fit"] = {"sampler": "pymc"}
-    assert card_from_dict(bare).fit_settings()["tune"] == TUNE_DEFAULTS["pymc"] == 1000
+    assert card_from_dict(bare).fit_settings()["tune"] is None
     assert card_from_dict(bare).fit_settings(tune=50)["tune"] == 50
 
 

@@ -245,3 +245,32 @@ def test_validate_cross_validates_by_region(capsys):
     assert "cross-validation by region (3 levels" in out
     for region in ("Americas", "EMEA", "APAC"):
         assert region in out
+
+
+def test_a_run_records_the_warm_up_and_sampler_that_ran(fake_pipeline, tmp_path, monkeypatch):
+    """A card without ``[fit].tune`` leaves the warm-up to the fit (so a fallback from nutpie to
+    PyMC runs PyMC's 1000 steps, not nutpie's 300); the run summary records the warm-up and the
+    sampler the fit resolved, from its lineage."""
+    import dataclasses
+
+    from bayesdecide.card.fit_settings import FitSettings
+    from bayesdecide.run import run_card
+
+    from ..fakes import FakeFit
+
+    card = load_card(RETENTION_CARD)
+    given = {**card.sampling.given(), "tune": None}
+    card = dataclasses.replace(card, sampling=FitSettings(**given))
+    asked = []
+
+    def fell_back(cells, card, settings, progressbar):
+        asked.append(settings["tune"])
+        fit = FakeFit.from_cells(cells, draws=settings["draws"], chains=settings["chains"])
+        fit.lineage = {"settings": {"tune": 1000, "sampler": "pymc", "seed": settings["seed"]}}
+        return fit
+
+    monkeypatch.setattr(fake_pipeline, "fit_model", fell_back)
+    result = run_card(card, tmp_path, draws=50, chains=2, progress=None, registry=False)
+    assert asked == [None]
+    run = read_summary(result.folder / "summary.json").run
+    assert (run.tune, run.sampler) == (1000, "pymc")
