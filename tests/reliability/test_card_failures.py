@@ -43,7 +43,7 @@ def test_card_name_must_be_a_safe_folder_name(tmp_path, capsys, name):
         ("draws = 2000", "draws = -5", "draws = -5 is out of range"),
         ("draws = 2000", "draws = 0", "draws = 0 is out of range"),
         ("chains = 4", "chains = 0", "chains = 0 is out of range"),
-        ("target_accept = 0.9", "target_accept = 1.5", "target_accept = 1.5 is out of range"),
+        ("target_accept = 0.8", "target_accept = 1.5", "target_accept = 1.5 is out of range"),
         ("seed = 20260309", "seed = -1", "seed = -1 is out of range"),
     ],
 )
