@@ -248,19 +248,15 @@ def test_validate_cross_validates_by_region(capsys):
 
 
 def test_a_run_records_the_warm_up_and_sampler_that_ran(fake_pipeline, tmp_path, monkeypatch):
-    """A card without ``[fit].tune`` leaves the warm-up to the fit (so a fallback from nutpie to
-    PyMC runs PyMC's 1000 steps, not nutpie's 300); the run summary records the warm-up and the
-    sampler the fit resolved, from its lineage."""
-    import dataclasses
-
-    from bayesdecide.card.fit_settings import FitSettings
+    """A card without ``[fit].tune`` (the shipped ones) leaves the warm-up to the fit (so a
+    fallback from nutpie to PyMC runs PyMC's 1000 steps, not nutpie's 300); the run summary
+    records the warm-up and the sampler the fit resolved, from its lineage."""
     from bayesdecide.run import run_card
 
     from ..fakes import FakeFit
 
     card = load_card(RETENTION_CARD)
-    given = {**card.sampling.given(), "tune": None}
-    card = dataclasses.replace(card, sampling=FitSettings(**given))
+    assert card.sampling.tune is None
     asked = []
 
     def fell_back(cells, card, settings, progressbar):
