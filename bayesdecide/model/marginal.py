@@ -647,6 +647,7 @@ def _cell_variance_grad(s_store, layout, m1, mr, w, wy, mask, lam, vcell):
     return dcell, dlam
 
 
+@numba.njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
 def log_density(
     x, layout, y, V, mask, pidx, fixed_var, pidx_cell, fixed_var_cell, fam, pa, pb, nu, cell_w,
     level_nu, blk_w,
@@ -658,38 +659,6 @@ def log_density(
     deviations are Student-t (``nu`` > 0; ``cell_w`` (C,) their positions in ``x``) and of each
     level block when the level effects are (``level_nu`` > 0; ``blk_w`` (NB,) their positions,
     -1 for ``mu``'s block)."""
-    return signed_log_density(
-        x, np.zeros(x.shape[0], np.bool_), layout, y, V, mask, pidx, fixed_var, pidx_cell,
-        fixed_var_cell, fam, pa, pb, nu, cell_w, level_nu, blk_w,
-    )  # fmt: skip
-
-
-@numba.njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
-def signed_log_density(
-    z, signed, layout, y, V, mask, pidx, fixed_var, pidx_cell, fixed_var_cell, fam, pa, pb, nu,
-    cell_w, level_nu, blk_w,
-):  # fmt: skip
-    """:func:`log_density` in the sampler's coordinates ``z``: ``z[p] = x[p]`` (a log spread)
-    where ``signed[p]`` is false, and a signed spread ``z[p]`` with ``exp(x[p]) = |z[p]|`` where
-    it is true. The signed coordinate carries the spread's prior mirrored onto the whole line
-    (half on each side), so ``|z|`` has exactly the spread's posterior; the density is
-    ``p(x) / (2 |z|)`` and its gradient ``(dlog p/dx - 1) / z``. A spread whose posterior reaches
-    zero (no variation in the data) then has a bounded, symmetric density around zero
-    instead of the exponential tail that ``x`` has towards minus infinity, which NUTS explores
-    slowly.
-
-    The one compiled entry point of the density (:func:`log_density` calls it with nothing
-    signed): a second compiled function around it would compile and link the whole density
-    twice, seconds on a cold compilation cache."""
-    x = z.copy()
-    shift = 0.0
-    for p in range(z.shape[0]):
-        if signed[p]:
-            a = abs(z[p])
-            if not a > 0.0:
-                return -math.inf, np.zeros(z.shape[0])
-            x[p] = math.log(a)
-            shift -= x[p] + _LOG_2
     store_kind, store_a, store_b = layout[6], layout[7], layout[8]
     blk_term, n_sparse = layout[9], layout[11]
     grad = np.zeros(x.shape[0])
@@ -747,6 +716,37 @@ def signed_log_density(
                 grad[blk_w[p]] += dblk[p] * blk_lam[p]
     if not math.isfinite(lp) or not np.all(np.isfinite(grad)):
         return -math.inf, np.zeros(x.shape[0])
+    return lp, grad
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def signed_log_density(
+    z, signed, layout, y, V, mask, pidx, fixed_var, pidx_cell, fixed_var_cell, fam, pa, pb, nu,
+    cell_w, level_nu, blk_w,
+):  # fmt: skip
+    """:func:`log_density` in the sampler's coordinates ``z``: ``z[p] = x[p]`` (a log spread)
+    where ``signed[p]`` is false, and a signed spread ``z[p]`` with ``exp(x[p]) = |z[p]|`` where
+    it is true. The signed coordinate carries the spread's prior mirrored onto the whole line
+    (half on each side), so ``|z|`` has exactly the spread's posterior; the density is
+    ``p(x) / (2 |z|)`` and its gradient ``(dlog p/dx - 1) / z``. A spread whose posterior reaches
+    zero (no variation in the data) then has a bounded, symmetric density around zero
+    instead of the exponential tail that ``x`` has towards minus infinity, which NUTS explores
+    slowly."""
+    x = z.copy()
+    shift = 0.0
+    for p in range(z.shape[0]):
+        if signed[p]:
+            a = abs(z[p])
+            if not a > 0.0:
+                return -math.inf, np.zeros(z.shape[0])
+            x[p] = math.log(a)
+            shift -= x[p] + _LOG_2
+    lp, grad = log_density(
+        x, layout, y, V, mask, pidx, fixed_var, pidx_cell, fixed_var_cell, fam, pa, pb, nu,
+        cell_w, level_nu, blk_w,
+    )  # fmt: skip
+    if not math.isfinite(lp):
+        return lp, grad
     for p in range(z.shape[0]):
         if signed[p]:
             grad[p] = (grad[p] - 1.0) / z[p]
