@@ -43,7 +43,7 @@ from bayesdecide._json import to_jsonable
 from bayesdecide.card import ModelCard
 from bayesdecide.data.combine import combine_effects, experiment_levels
 from bayesdecide.errors import CardError, RunFolderError
-from bayesdecide.model.defaults import SAMPLERS
+from bayesdecide.model.defaults import SAMPLERS, default_tune
 from bayesdecide.run.folders import interrupt_guard, staged_folder
 from bayesdecide.run.lineage import lineage
 from bayesdecide.run.pipeline import FIT_FILE, check_fit, given_fit_settings, run_info
@@ -222,11 +222,14 @@ def _settings(parent: RunSummary, card: ModelCard, **given: Any) -> dict[str, An
     run = parent.run
     base = {
         "draws": run.draws,
-        "tune": run.tune,
         "chains": run.chains,
         "seed": run.seed,
         "target_accept": run.target_accept,
     }
+    # the parent's warm-up only where it was not its sampler's default: a default one is left
+    # to the refit's sampler (nutpie's 300 steps are not carried into a fallback to PyMC)
+    if run.tune is not None and run.tune != default_tune(run.sampler):
+        base["tune"] = run.tune
     if run.sampler in SAMPLERS:  # a sampler this version has (older runs may name others)
         base["sampler"] = run.sampler
     base = {k: v for k, v in base.items() if v is not None}
@@ -405,7 +408,8 @@ def update_run(
     out:
         Parent folder of the new run folder (default: the run's parent folder).
     draws, tune, chains, seed:
-        Sampler settings (default: the run's).
+        Sampler settings (default: the run's; a warm-up that was its sampler's default is left
+        to the sampler that refits, so a fallback from nutpie to PyMC gets PyMC's).
     progress, progressbar:
         As in :func:`~bayesdecide.run.run_card`.
     registry:

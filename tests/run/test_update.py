@@ -307,3 +307,27 @@ def test_a_rollout_without_a_holdout_is_refused(fake_update, base_run, tmp_path,
     assert main(["update", str(base_run), "--data", str(only_treated), "--quiet"]) == 3
     err = capsys.readouterr().err  # the data check names the missing arm (the holdout)
     assert "has no rows for arm(s) [0]" in err
+
+
+@pytest.mark.parametrize(("parent_tune", "asked"), [(300, None), (2000, 2000)])
+def test_the_refit_carries_the_parents_warm_up_only_where_it_was_asked_for(
+    fake_update, rollout_file, tmp_path, monkeypatch, parent_tune, asked
+):
+    """The parent ran nutpie; its 300 steps are nutpie's default and are left to the sampler that
+    refits (a fallback to PyMC would otherwise get 300), while a warm-up the run asked for is
+    kept."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        parent = bd.run_card(
+            LOOP_CARD, tmp_path / "runs", quick=True, tune=parent_tune, progress=None
+        ).folder
+    assert read_summary(parent / "summary.json").run.tune == parent_tune
+    seen = []
+
+    def fit_table(table, card, factors, settings, progressbar):
+        seen.append(settings["tune"])
+        return FakeFit.from_effects(table, draws=settings["draws"], chains=settings["chains"])
+
+    monkeypatch.setattr(fake_update, "fit_model", fit_table)
+    assert main(["update", str(parent), "--data", str(rollout_file), "--quiet"]) == EXIT_OK
+    assert seen == [asked]
