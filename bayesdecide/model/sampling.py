@@ -4,7 +4,7 @@
   spreads the data may not tell from zero signed: :attr:`~bayesdecide.model.engine.MarginalModel.signed`;
   :mod:`bayesdecide.model.marginal`), through nutpie's public ``from_pyfunc`` interface; the
   effects are then drawn exactly (:mod:`bayesdecide.model.engine`). The density is numba code
-  compiled once per machine and cached, so a fit compiles nothing.
+  compiled once per machine and package version and cached (:func:`prepare_density`).
 - ``"pymc"``: PyMC's NUTS on the reference model with every effect sampled
   (:mod:`bayesdecide.model.reference`): the same posterior, by a different route (slower; a check
   and the fallback).
@@ -16,6 +16,9 @@ back to ``"pymc"`` with a warning that says why.
 from __future__ import annotations
 
 import os
+import sys
+import threading
+import time
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,6 +28,7 @@ import numpy as np
 import xarray as xr
 
 from bayesdecide.errors import SpecError
+from bayesdecide.model import thread_state
 from bayesdecide.model.defaults import SAMPLERS, default_tune
 from bayesdecide.model.engine import MarginalModel
 from bayesdecide.model.linalg import one_blas_thread
@@ -79,6 +83,51 @@ def _interrupted(n_draws: np.ndarray | int, expected: int) -> bool:
     return int(np.min(n_draws)) < expected
 
 
+# seconds the density may take to be ready before a progress line says what is happening
+ANNOUNCE_AFTER_S = 3.0
+
+
+def prepare_density(model: MarginalModel, announce: bool) -> None:
+    """Compile the density, or load it from numba's cache, before the sampler starts.
+
+    Loading takes under a second; compiling, which happens once after installing or upgrading
+    (numba's cache is per machine and per package version), takes about 20 s on 2 cores, and the
+    first fit's other kernels (the effects' draws, the diagnostics) 10-15 s more. With
+    ``announce``, a line on stderr says so when it is not ready after :data:`ANNOUNCE_AFTER_S`
+    seconds, and another when it is, so that the first fit does not look stalled. Evaluating the
+    density at a chain's start also checks it before any sampling (nothing random is drawn)."""
+    done = threading.Event()
+    announced: list[float] = []
+
+    def watch() -> None:
+        if not done.wait(ANNOUNCE_AFTER_S):
+            announced.append(time.perf_counter())
+            print(
+                "bayesdecide: preparing the compiled model density (the first fit after "
+                "installing or upgrading compiles it and the other kernels: 30-45 s in all on 2 "
+                "cores; later fits and sessions load them from numba's cache)",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    started = time.perf_counter()
+    watcher = threading.Thread(target=watch, daemon=True) if announce else None
+    if watcher is not None:
+        watcher.start()
+    try:
+        model.sampler_logp(model.initial_point(0))
+    finally:
+        done.set()
+        if watcher is not None:
+            watcher.join()
+    if announced:
+        print(
+            f"bayesdecide: model density ready after {time.perf_counter() - started:.0f} s",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
 def sample_nutpie(
     model: MarginalModel,
     *,
@@ -92,6 +141,7 @@ def sample_nutpie(
     **options: Any,
 ) -> Draws:
     """nutpie's NUTS on the marginal density of the log spreads."""
+    prepare_density(model, announce=progressbar)
     try:
         import nutpie
         from nutpie.compiled_pyfunc import from_pyfunc
@@ -101,6 +151,7 @@ def sample_nutpie(
 
         def make_logp():
             def logp(x: np.ndarray, **_: Any) -> tuple[float, np.ndarray]:
+                thread_state.hold()  # until this draw's expand (see thread_state)
                 # an exception raised into nutpie's worker threads poisons the sampler; keep the
                 # first, reject the point, and raise it once sampling has stopped
                 try:
@@ -114,6 +165,7 @@ def sample_nutpie(
 
         def make_expand(seed1: int, seed2: int, chain: int):
             def expand(x: np.ndarray, **_: Any) -> dict[str, np.ndarray]:
+                thread_state.release()
                 return {"log_spread": model.log_spreads(x)}
 
             return expand
@@ -238,5 +290,6 @@ __all__ = [
     "FastPathUnavailable",
     "check_options",
     "default_cores",
+    "prepare_density",
     "sample",
 ]

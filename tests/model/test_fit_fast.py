@@ -388,3 +388,35 @@ def test_arviz_summary_of_a_default_fit_warns_nothing(small_table):
     assert table["r_hat"].notna().all()
     fixed = f.idata.constant_data["sigma_fa"].values
     np.testing.assert_allclose(fixed, [p.kwargs["value"] for p in f.model.priors["sigma_fa"]])
+
+
+class _SlowDensity:
+    """A stand-in model whose density takes ``seconds`` to be ready, as on an empty cache."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+
+    def initial_point(self, seed):
+        return np.zeros(2)
+
+    def sampler_logp(self, z):
+        import time
+
+        time.sleep(self.seconds)
+        return 0.0, np.zeros_like(z)
+
+
+def test_a_slow_first_density_is_announced(monkeypatch, capsys):
+    """A density that is still compiling after ``ANNOUNCE_AFTER_S`` gets a line on stderr and
+    one when it is ready; a ready one (numba's cache filled) gets none, nor does a fit asked
+    for no progress bar."""
+    from bayesdecide.model import sampling
+
+    monkeypatch.setattr(sampling, "ANNOUNCE_AFTER_S", 0.05)
+    sampling.prepare_density(_SlowDensity(0.5), announce=True)
+    err = capsys.readouterr().err
+    assert "preparing the compiled model density" in err and "ready after" in err
+    sampling.prepare_density(_SlowDensity(0.5), announce=False)
+    monkeypatch.setattr(sampling, "ANNOUNCE_AFTER_S", 3.0)
+    sampling.prepare_density(_SlowDensity(0.0), announce=True)
+    assert capsys.readouterr().err == ""
