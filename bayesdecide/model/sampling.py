@@ -96,12 +96,11 @@ def prepare_density(model: MarginalModel, announce: bool) -> None:
     ``announce``, a line on stderr says so when it is not ready after :data:`ANNOUNCE_AFTER_S`
     seconds, and another when it is, so that the first fit does not look stalled. Evaluating the
     density at a chain's start also checks it before any sampling (nothing random is drawn)."""
-    done = threading.Event()
-    announced: list[float] = []
+    done, announced = threading.Event(), threading.Event()
 
     def watch() -> None:
         if not done.wait(ANNOUNCE_AFTER_S):
-            announced.append(time.perf_counter())
+            announced.set()
             print(
                 "bayesdecide: preparing the compiled model density (the first fit after "
                 "installing or upgrading compiles it and the other kernels: 30-45 s in all on 2 "
@@ -120,7 +119,7 @@ def prepare_density(model: MarginalModel, announce: bool) -> None:
         done.set()
         if watcher is not None:
             watcher.join()
-    if announced:
+    if announced.is_set():
         print(
             f"bayesdecide: model density ready after {time.perf_counter() - started:.0f} s",
             file=sys.stderr,

@@ -5,13 +5,15 @@ GIL with CPython's ``PyGILState_Ensure``; a thread that has no Python thread sta
 gets a new one for the call, deleted when the call returns. Creating one maps a frame stack and
 deleting it unmaps it, and an unmap in a process whose other threads are running interrupts their
 cores to flush the TLB. The retention fit (4 chains on 2 cores, about 43,000 density calls) spent
-1.8 s of system time on that, against 0.05 s with the thread state kept (`docs/benchmarks.md`).
+1.3-1.8 s of system time on that; with one thread state per draw, 0.19-0.25 s
+(`docs/benchmarks.md`).
 
 :func:`hold` takes one more ``PyGILState_Ensure`` in the calling thread, so that the thread state
 outlives the call; :func:`release`, in the same thread, gives it back (the state is then deleted
 when the call that holds the GIL returns). The sampler holds it from a chain's first density call
 of a draw to that draw's expansion (one per draw, warm-up included), so no thread state outlives
-the sampling. Both are no-ops outside CPython. CPython's documented C API, through ``ctypes``.
+the sampling (an interrupted one may leave one per worker thread, a few kB each). Both are
+no-ops outside CPython. CPython's documented C API, through ``ctypes``.
 """
 
 from __future__ import annotations
