@@ -1,5 +1,6 @@
 # Every target sets itself up on a fresh machine: it creates .venv and installs the package with
-# its test and docs extras the first time (and again whenever pyproject.toml changes).
+# its test and docs extras the first time (and again whenever pyproject.toml changes), then
+# compiles the model's numba kernels once (bayesdecide compile), so that no fit has to.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -12,6 +13,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test,docs]'
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	$(BIN)/bayesdecide compile
 	touch $(STAMP)
 
 ## Main job: the retention case end to end (validate, aggregate, fit, decide, memo and plots).

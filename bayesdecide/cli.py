@@ -141,6 +141,16 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--quick", action="store_true", help="with --by: 2 chains x 300 draws per refit")
     v.add_argument("--quiet", action="store_true", help="with --by: no progress output")
 
+    c = sub.add_parser(
+        "compile",
+        help="compile the model's kernels now (once per installation) instead of in the first fit",
+        description="Compile the numba kernels every fit calls (the sampler's density, the draws "
+        "of the effects, the diagnostics: the same for every model) into numba's on-disk cache, "
+        "by fitting a small model; 25-45 s on 2 cores the first time, under 3 s when they are "
+        "cached. The project's set-up (make) runs it after installing.",
+    )
+    c.add_argument("--quiet", action="store_true", help="print nothing")
+
     g = sub.add_parser(
         "registry",
         help="list, show, compare and add runs of the run registry",
@@ -345,6 +355,13 @@ def _dispatch(args: argparse.Namespace, progress: Any) -> int:
             return code
         if args.command == "registry":
             return _registry_command(args)
+        if args.command == "compile":
+            from bayesdecide.model.precompile import compile_kernels
+
+            ready = compile_kernels()
+            if progress is not None:
+                print(f"bayesdecide: {ready}")
+            return EXIT_OK
         result = _command(args, progress)
     except KeyboardInterrupt as exc:
         # the guard's text already starts with "interrupted while ..."

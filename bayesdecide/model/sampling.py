@@ -92,7 +92,8 @@ def prepare_density(model: MarginalModel, announce: bool) -> None:
 
     Loading takes under a second; compiling, which happens once after installing or upgrading
     (numba's cache is per machine and per package version), takes about 20 s on 2 cores, and the
-    first fit's other kernels (the effects' draws, the diagnostics) 10-15 s more. With
+    first fit's other kernels (the effects' draws, the diagnostics) 10-15 s more, unless
+    ``bayesdecide compile`` (:mod:`bayesdecide.model.precompile`) has compiled them. With
     ``announce``, a line on stderr says so when it is not ready after :data:`ANNOUNCE_AFTER_S`
     seconds, and another when it is, so that the first fit does not look stalled. Evaluating the
     density at a chain's start also checks it before any sampling (nothing random is drawn)."""
@@ -104,7 +105,8 @@ def prepare_density(model: MarginalModel, announce: bool) -> None:
             print(
                 "bayesdecide: preparing the compiled model density (the first fit after "
                 "installing or upgrading compiles it and the other kernels: 30-45 s in all on 2 "
-                "cores; later fits and sessions load them from numba's cache)",
+                "cores; later fits and sessions load them from numba's cache; `bayesdecide "
+                "compile` does this ahead of any fit)",
                 file=sys.stderr,
                 flush=True,
             )

@@ -210,11 +210,19 @@ class CalibrationRun:
         ``bias_sd_se`` (standard error of ``bias_sd`` over the replicates: their sd of z over the
         root of their number) and ``cover95_p`` (the probability of coverage this low or lower
         in this many replicates if the 95% interval covered exactly 95% of the time, binomial).
+
+        What pooling itself costs at this truth: ``oracle_bias_sd`` and ``oracle_cover95``, the
+        same figures for the unpooled estimates pooled with the true mean and spread of the
+        factor's levels (:mod:`bayesdecide.validate.oracle`; NaN for all units). A level whose
+        oracle misses a target misses it because it is pooled, whatever the engine.
         """
         rec = self.checked()
         rec = rec[rec["kind"] != "cell"]
         out = _aggregate(rec, ["outcome", "factor", "level"], cover="cover95")
-        n_covered = rec.groupby(["outcome", "factor", "level"], sort=False)["cover95"].count()
+        grouped = rec.groupby(["outcome", "factor", "level"], sort=False)
+        out["oracle_bias_sd"] = grouped["oracle_z"].mean()
+        out["oracle_cover95"] = grouped["oracle_cover95"].mean()
+        n_covered = grouped["cover95"].count()
         out["cover95_p"] = _coverage_p_value(out["cover95"], n_covered, 0.95)
         out["pass_coverage"] = out["cover95"] >= targets.level_coverage
         out["pass_bias"] = out["bias_sd"].abs() <= targets.level_bias_sd

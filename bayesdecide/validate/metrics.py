@@ -31,6 +31,8 @@ import pandas as pd
 import xarray as xr
 from scipy.stats import norm
 
+from bayesdecide.validate.oracle import oracle_posterior
+
 SAMPLE_DIMS = ("chain", "draw")
 ALL_LEVEL = "all units"  # the level label of the overall estimand
 RECORD_COLUMNS = (
@@ -51,6 +53,8 @@ RECORD_COLUMNS = (
     "raw_truth",
     "raw_estimate",
     "raw_se",
+    "oracle_mean",
+    "oracle_sd",
 )
 
 
@@ -207,6 +211,13 @@ def replicate_records(
         frame["raw_se"] = np.sqrt(np.nansum(raw_weights**2 * var0[None, :], axis=1))
         none = raw_total <= 0
         frame.loc[none, ["raw_truth", "raw_estimate", "raw_se"]] = np.nan
+        frame["oracle_mean"], frame["oracle_sd"] = np.nan, np.nan
+        for _, rows in frame[frame["kind"] == "level"].groupby("factor", sort=False):
+            mean, sd = oracle_posterior(
+                rows["truth"].to_numpy(), rows["raw_estimate"].to_numpy(), rows["raw_se"].to_numpy()
+            )
+            frame.loc[rows.index, "oracle_mean"] = mean
+            frame.loc[rows.index, "oracle_sd"] = sd
         frames.append(frame)
     return pd.DataFrame(pd.concat(frames, ignore_index=True), columns=list(RECORD_COLUMNS))
 
@@ -217,8 +228,10 @@ def add_checks(records: pd.DataFrame) -> pd.DataFrame:
     Added columns (pooled / unpooled): ``cover90``/``raw_cover90`` and ``cover95``/``raw_cover95``
     (the interval contains the truth; unpooled: ``raw_truth``), ``error``/``raw_error`` (estimate
     minus truth, outcome units), ``z``/``raw_z`` (error in posterior sds / standard errors),
-    ``width90``/``raw_width90`` (interval width, outcome units). Unpooled columns are NaN where
-    the estimand has no observed cell. The truth is covered when ``lower <= truth <= upper``.
+    ``width90``/``raw_width90`` (interval width, outcome units); for factor levels the oracle's
+    ``oracle_z`` (its error in its own sds) and ``oracle_cover95`` (its normal 95% interval
+    contains the truth). Unpooled and oracle columns are NaN where the estimand has no observed
+    cell. The truth is covered when ``lower <= truth <= upper``.
     """
     out = records.copy()
     z90, z95 = norm.ppf(0.95), norm.ppf(0.975)
@@ -237,6 +250,10 @@ def add_checks(records: pd.DataFrame) -> pd.DataFrame:
     out["raw_cover95"] = np.where(has_raw, (np.abs(raw - rt) <= z95 * out["raw_se"]), np.nan)
     out["width90"] = out["hi90"] - out["lo90"]
     out["raw_width90"] = 2.0 * z90 * out["raw_se"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["oracle_z"] = (out["oracle_mean"] - t) / out["oracle_sd"]
+    has_oracle = out["oracle_z"].notna()
+    out["oracle_cover95"] = np.where(has_oracle, np.abs(out["oracle_z"]) <= z95, np.nan)
     return out
 
 

@@ -90,6 +90,9 @@ def format_levels(levels: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
     out["unpooled cov 95%"] = lv["raw_cover95"].map(_pct)
     out["unpooled bias"] = lv["raw_bias"].map(lambda x: _num(x, digits))
     out["unpooled se"] = lv["raw_se"].map(lambda x: _num(x, digits))
+    if "oracle_bias_sd" in lv.columns:
+        out["oracle cov 95%"] = lv["oracle_cover95"].map(_pct)
+        out["oracle bias (sd)"] = lv["oracle_bias_sd"].map(_num)
     out["targets"] = [
         "pass"
         if c and b

@@ -416,6 +416,7 @@ def test_a_slow_first_density_is_announced(monkeypatch, capsys):
     sampling.prepare_density(_SlowDensity(0.5), announce=True)
     err = capsys.readouterr().err
     assert "preparing the compiled model density" in err and "ready after" in err
+    assert "`bayesdecide compile`" in err
     sampling.prepare_density(_SlowDensity(0.5), announce=False)
     monkeypatch.setattr(sampling, "ANNOUNCE_AFTER_S", 3.0)
     sampling.prepare_density(_SlowDensity(0.0), announce=True)
